@@ -11,7 +11,7 @@ from gymnasium import spaces
 from penguin_env.instructions import Tokenizer
 
 
-class TokenizeInstruction(gym.ObservationWrapper):
+class TokenizeInstruction(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Replace the ``text`` observation by a fixed-length ``Box`` of int64 token ids.
 
     For libraries that cannot take ``Text`` spaces (stable-baselines3's ``MultiInputPolicy``
@@ -20,6 +20,7 @@ class TokenizeInstruction(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env, tokenizer: Tokenizer | None = None) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, tokenizer=tokenizer)
         super().__init__(env)
         if not isinstance(env.observation_space, spaces.Dict) or "text" not in env.observation_space.spaces:
             raise TypeError("TokenizeInstruction needs a Dict observation space with a 'text' key (a Penguin env)")
