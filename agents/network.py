@@ -1,0 +1,184 @@
+"""The multimodal policy network every trainer acts through."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.distributions import Categorical
+
+from agents.config import PolicyConfig
+from agents.encoders import make_image_encoder, make_text_encoder
+from agents.fusion import Fusion
+from agents.spaces import ObsLayout, obs_layout, obs_to_tensors
+
+HEADS = ("logits", "value", "q", "features")
+
+
+def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
+    """Orthogonal weights with ``gain`` and zero biases for every conv and linear layer in ``module``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.orthogonal_(m.weight, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class MultimodalEncoder(nn.Module):
+    """Image encoder + text encoder + fusion: observations -> ``(B, config.hidden)`` features.
+
+    Shared by :class:`MultimodalPolicy` and the stable-baselines3 features extractor.
+    Images may be uint8 (normalised here) or floats already in [0, 1], channels last or first
+    as the observation space says; token ids may arrive as floats (stable-baselines3 casts Box
+    observations to float) and are rounded back to ids.
+    """
+
+    def __init__(self, layout: ObsLayout, config: PolicyConfig) -> None:
+        super().__init__()
+        self.layout, self.config = layout, config
+        self.image_encoder = make_image_encoder(config, layout.image_size)
+        self.text_encoder = make_text_encoder(config, layout.vocab_size, layout.text_length)
+        self.fusion = Fusion(config)
+        orthogonal_init(self)
+
+    def preprocess_image(self, image: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` float32 in [0, 1] from a batch of images as the space describes them."""
+        if image.dim() != 4:
+            raise ValueError(
+                f"expected a batch of images (B, S, S, 3) or (B, 3, S, S), got shape {tuple(image.shape)}"
+            )
+        if self.layout.channels_last:
+            image = image.permute(0, 3, 1, 2)
+        if image.dtype == torch.uint8:
+            return image.float().div_(255.0)
+        return image.float()
+
+    def preprocess_text(self, text: torch.Tensor) -> torch.Tensor:
+        if text.dim() != 2:
+            raise ValueError(f"expected a batch of token ids (B, L), got shape {tuple(text.shape)}")
+        if text.is_floating_point():
+            text = text.round()
+        return text.long().clamp_(0, self.layout.vocab_size - 1)
+
+    def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        image_map = self.image_encoder(self.preprocess_image(image))
+        return self.fusion(image_map, self.text_encoder(self.preprocess_text(text)))
+
+
+class MultimodalPolicy(nn.Module):
+    """One network for every trainer: action logits (BC, PPO, GRPO), value (PPO), Q values (DQN).
+
+    Args:
+        observation_space: ``Dict(image=Box(uint8, (S, S, 3)), text=Box(int, (L,)))``, i.e. a
+            Penguin env wrapped in :class:`penguin_env.wrappers.TokenizeInstruction`.
+        action_space: ``Discrete(A)``.
+        config: architecture; defaults suit 64x64 images on a CPU.
+
+    Example::
+
+        env = TokenizeInstruction(gym.make("Penguin-Gold-v0"))
+        policy = MultimodalPolicy(env.observation_space, env.action_space)
+        obs, _ = env.reset(seed=0)
+        action = policy.act(obs)                       # one observation -> one int
+        out = policy({k: v[None] for k, v in obs.items()}, heads=("logits", "value"))
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        config: PolicyConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or PolicyConfig()
+        self.layout = obs_layout(observation_space, action_space)
+        self.observation_space, self.action_space = observation_space, action_space
+        self.encoder = MultimodalEncoder(self.layout, self.config)
+        n = self.layout.num_actions
+        self.policy_head = nn.Linear(self.config.hidden, n)
+        self.value_head = nn.Linear(self.config.hidden, 1)
+        self.q_head = nn.Linear(self.config.hidden, n)
+        # Small policy logits start near uniform; value and Q heads start at unit scale (PPO practice).
+        orthogonal_init(self.policy_head, 0.01)
+        orthogonal_init(self.value_head, 1.0)
+        orthogonal_init(self.q_head, 1.0)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(
+        self, obs: dict[str, Any], heads: Iterable[str] = ("logits", "value")
+    ) -> dict[str, torch.Tensor]:
+        """Compute the requested heads for a batch of observations.
+
+        Args:
+            obs: ``{"image": (B, S, S, 3) uint8, "text": (B, L) int}`` as numpy arrays or tensors.
+            heads: any of ``"logits"`` ``(B, A)``, ``"value"`` ``(B,)``, ``"q"`` ``(B, A)``,
+                ``"features"`` ``(B, hidden)``.
+        """
+        heads = tuple(heads)
+        unknown = set(heads) - set(HEADS)
+        if unknown:
+            raise ValueError(f"unknown head(s) {sorted(unknown)}; choose from {HEADS}")
+        image, text = obs_to_tensors(obs, self.device)
+        features = self.encoder(image, text)
+        out: dict[str, torch.Tensor] = {}
+        if "features" in heads:
+            out["features"] = features
+        if "logits" in heads:
+            out["logits"] = self.policy_head(features)
+        if "value" in heads:
+            out["value"] = self.value_head(features).squeeze(-1)
+        if "q" in heads:
+            out["q"] = self.q_head(features)
+        return out
+
+    def distribution(self, obs: dict[str, Any]) -> Categorical:
+        """The action distribution for a batch of observations."""
+        return Categorical(logits=self(obs, heads=("logits",))["logits"])
+
+    def evaluate_actions(
+        self, obs: dict[str, Any], actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(log_prob, entropy, value)`` of ``actions`` in one pass (what policy-gradient updates need)."""
+        out = self(obs, heads=("logits", "value"))
+        dist = Categorical(logits=out["logits"])
+        actions = torch.as_tensor(actions, device=out["logits"].device).long()
+        return dist.log_prob(actions), dist.entropy(), out["value"]
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: dict[str, Any],
+        deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> np.ndarray | torch.Tensor | int:
+        """Choose actions: greedy (``deterministic``) or sampled from the policy.
+
+        Accepts one observation or a batch (leading axis), numpy or torch. Returns an int for
+        one numpy observation, an int64 array for a numpy batch, a tensor for torch input.
+        """
+        image = obs["image"]
+        single = np.ndim(image) == 3
+        as_torch = isinstance(image, torch.Tensor)
+        if single:
+            obs = {
+                k: (v[None] if isinstance(v, torch.Tensor) else np.asarray(v)[None])
+                for k, v in obs.items()
+            }
+        logits = self(obs, heads=("logits",))["logits"]
+        if deterministic:
+            actions = logits.argmax(dim=-1)
+        else:
+            probs = torch.softmax(logits, dim=-1)
+            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        if as_torch:
+            return actions[0] if single else actions
+        actions_np = actions.cpu().numpy().astype(np.int64)
+        return int(actions_np[0]) if single else actions_np
