@@ -28,14 +28,64 @@ class InvalidAction(ValueError):
 def validate_action(action: Any) -> int:
     """The action as a Python int in ``0..4``, or :class:`InvalidAction` saying what was wrong."""
     arr = np.asarray(action)
-    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer) or (np.issubdtype(arr.dtype, np.floating) and float(arr) == int(arr))):
-        raise InvalidAction(f"action must be a single integer in 0..{NUM_ACTIONS - 1} (Discrete({NUM_ACTIONS})), got {action!r}")
+    integral_float = (
+        np.issubdtype(arr.dtype, np.floating) and arr.shape == () and float(arr).is_integer()
+    )
+    if arr.shape != () or not (np.issubdtype(arr.dtype, np.integer) or integral_float):
+        raise InvalidAction(
+            f"action must be a single integer in 0..{NUM_ACTIONS - 1} (Discrete({NUM_ACTIONS})), got {action!r}"
+        )
     if isinstance(action, bool) or arr.dtype == bool:
-        raise InvalidAction(f"action must be an integer in 0..{NUM_ACTIONS - 1}, got the boolean {action!r}")
+        raise InvalidAction(
+            f"action must be an integer in 0..{NUM_ACTIONS - 1}, got the boolean {action!r}"
+        )
     value = int(arr)
     if not 0 <= value < NUM_ACTIONS:
-        raise InvalidAction(f"action {value} is outside Discrete({NUM_ACTIONS}): use 0=LEFT 1=RIGHT 2=FORWARD 3=BACKWARD 4=STOP")
+        raise InvalidAction(
+            f"action {value} is outside Discrete({NUM_ACTIONS}): use 0=LEFT 1=RIGHT 2=FORWARD 3=BACKWARD 4=STOP"
+        )
     return value
+
+
+def _check_episode(episode: Any) -> dict[str, Any]:
+    """Validate the env-level ``state["episode"]`` dict of :meth:`PenguinEnv.get_state`."""
+    if not isinstance(episode, dict):
+        raise state_io.StateError(f"state['episode'] must be a dict, got {type(episode).__name__}")
+    allowed = ("seed_base", "index", "done", "return")
+    unknown = sorted(set(episode) - set(allowed))
+    if unknown:
+        raise state_io.StateError(
+            f"state['episode'] has unknown key(s) {unknown}; allowed: {list(allowed)}"
+        )
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if "seed_base" in episode and not (
+        is_int(episode["seed_base"]) and 0 <= episode["seed_base"] < 2**64
+    ):
+        raise state_io.StateError(
+            f"state['episode']['seed_base'] must be an int in 0..2**64-1, got {episode['seed_base']!r}"
+        )
+    if "index" in episode and not (is_int(episode["index"]) and 0 <= episode["index"] < 2**62):
+        raise state_io.StateError(
+            f"state['episode']['index'] must be an int >= 0, got {episode['index']!r}"
+        )
+    if "done" in episode and not isinstance(episode["done"], bool):
+        raise state_io.StateError(
+            f"state['episode']['done'] must be True or False, got {episode['done']!r}"
+        )
+    if "return" in episode:
+        ret = episode["return"]
+        if (
+            isinstance(ret, bool)
+            or not isinstance(ret, (int, float, np.integer, np.floating))
+            or not np.isfinite(ret)
+        ):
+            raise state_io.StateError(
+                f"state['episode']['return'] must be a finite number, got {ret!r}"
+            )
+    return episode
 
 
 class PenguinEnv(gym.Env):
@@ -66,14 +116,21 @@ class PenguinEnv(gym.Env):
     ``info`` also has ``task``, ``instruction``, ``gold_left`` and ``level``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "human", "ansi"], "render_fps": 8}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["rgb_array", "human", "ansi"],
+        "render_fps": 8,
+    }
     env_id: ClassVar[str] = ""
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
         if not self.env_id:
-            raise TypeError("PenguinEnv is abstract: use gym.make('Penguin-Gold-v0') or a variant class")
+            raise TypeError(
+                "PenguinEnv is abstract: use gym.make('Penguin-Gold-v0') or a variant class"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
         self.config: EnvConfig = make_config(self.env_id, kwargs)
         self.render_mode = render_mode
         self.game = BatchGame(self.env_id, self.config, num=1)
@@ -99,7 +156,9 @@ class PenguinEnv(gym.Env):
         if options:
             unknown = set(options) - {"level"}
             if unknown:
-                raise ValueError(f"unknown reset option(s) {sorted(unknown)}; the only option is 'level'")
+                raise ValueError(
+                    f"unknown reset option(s) {sorted(unknown)}; the only option is 'level'"
+                )
             lv = options["level"]
             if isinstance(lv, bool) or not isinstance(lv, (int, np.integer)) or lv < 0:
                 raise ValueError(f"options['level'] must be a non-negative int, got {lv!r}")
@@ -120,11 +179,17 @@ class PenguinEnv(gym.Env):
 
     def step(self, action: Any):
         if self._needs_reset:
-            raise ResetNeeded("call reset() before step(): the episode has not started or has ended")
+            raise ResetNeeded(
+                "call reset() before step(): the episode has not started or has ended"
+            )
         a = validate_action(action)
         out = self.game.step(np.array([a], dtype=np.int64))
         reward = float(out.reward[0])
-        terminated, truncated, success = bool(out.terminated[0]), bool(out.truncated[0]), bool(out.success[0])
+        terminated, truncated, success = (
+            bool(out.terminated[0]),
+            bool(out.truncated[0]),
+            bool(out.success[0]),
+        )
         self._needs_reset = terminated or truncated
         self._last_reward, self._success = reward, success
         self._return += reward
@@ -134,7 +199,9 @@ class PenguinEnv(gym.Env):
 
     def render(self):
         if self.render_mode is None:
-            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array', 'human' or 'ansi'")
+            gym.logger.warn(
+                "render() called without a render_mode; pass render_mode='rgb_array', 'human' or 'ansi'"
+            )
             return None
         if self.render_mode == "ansi":
             return self._ansi()
@@ -175,10 +242,10 @@ class PenguinEnv(gym.Env):
         if int(game.task[0]) not in [int(t) for t in self.game.variant.tasks]:
             raise state_io.StateError(f"task {state['task']!r} does not occur in {self.env_id}")
         if int(game.steps[0]) > self.config.episode_limit:
-            raise state_io.StateError(f"state['steps']={state['steps']} exceeds max_steps={self.config.episode_limit}")
-        episode = state.get("episode", {})
-        if not isinstance(episode, dict):
-            raise state_io.StateError("state['episode'] must be a dict")
+            raise state_io.StateError(
+                f"state['steps']={state['steps']} exceeds max_steps={self.config.episode_limit}"
+            )
+        episode = _check_episode(state.get("episode", {}))
         self.game.load(np.array([0]), game)
         if "seed_base" in episode:
             self.game.seed_base[0] = np.uint64(int(episode["seed_base"]) % 2**64)
@@ -212,7 +279,9 @@ class PenguinEnv(gym.Env):
         """A larger picture of the room with the instruction and status written under it."""
         if self._big is None:
             cells = self.config.size + 2
-            self._big = BatchRenderer(1, self.config.size, RENDER_CELL * cells, "full", self.config.hint)
+            self._big = BatchRenderer(
+                1, self.config.size, RENDER_CELL * cells, "full", self.config.hint
+            )
         self._big.render_full(self.game.state)
         room = self._big.observe(self.game.state, copy=False)[0]
         band = text_band([self.game.instruction(0), self._status()], room.shape[1])

@@ -23,7 +23,20 @@ from penguin_env.core import CORNER_NAMES, NUM_HEADINGS, TASK_NAMES, GameState, 
 from penguin_env.instructions import PHRASES
 
 STATE_VERSION = 1
-_KEYS = ("version", "size", "walls", "pos", "heading", "gold", "gold_left", "task", "corner", "phrase", "steps", "level")
+_KEYS = (
+    "version",
+    "size",
+    "walls",
+    "pos",
+    "heading",
+    "gold",
+    "gold_left",
+    "task",
+    "corner",
+    "phrase",
+    "steps",
+    "level",
+)
 
 
 class StateError(ValueError):
@@ -57,7 +70,11 @@ def _int(d: dict, key: str, lo: int, hi: int) -> int:
 
 
 def _cell(value: Any, size: int, what: str) -> tuple[int, int]:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
         raise StateError(f"{what} must be a pair [x, y] of ints, got {value!r}")
     x, y = int(value[0]), int(value[1])
     if not (0 <= x < size and 0 <= y < size):
@@ -81,12 +98,18 @@ def from_dict(d: Any, size: int | None = None, num_gold: int | None = None) -> G
     if missing:
         raise StateError(f"state is missing key(s) {missing}; expected keys {list(_KEYS)}")
     if d["version"] != STATE_VERSION:
-        raise StateError(f"state version {d['version']!r} is not supported (expected {STATE_VERSION})")
+        raise StateError(
+            f"state version {d['version']!r} is not supported (expected {STATE_VERSION})"
+        )
     n = _int(d, "size", 1, 64)
     if size is not None and n != size:
         raise StateError(f"state has size={n} but the env has size={size}")
     rows = d["walls"]
-    if not (isinstance(rows, list) and len(rows) == n and all(isinstance(r, str) and len(r) == n and set(r) <= {"#", "."} for r in rows)):
+    if not (
+        isinstance(rows, list)
+        and len(rows) == n
+        and all(isinstance(r, str) and len(r) == n and set(r) <= {"#", "."} for r in rows)
+    ):
         raise StateError(f"state['walls'] must be {n} strings of {n} characters '#' or '.'")
     walls = np.ones((n + 2, n + 2), dtype=bool)
     walls[1:-1, 1:-1] = np.array([[ch == "#" for ch in r] for r in rows], dtype=bool)
@@ -95,8 +118,15 @@ def from_dict(d: Any, size: int | None = None, num_gold: int | None = None) -> G
         raise StateError(f"state['pos']={d['pos']} is a wall cell")
     heading = _int(d, "heading", 0, NUM_HEADINGS - 1)
     gold_list, left = d["gold"], d["gold_left"]
-    if not isinstance(gold_list, list) or not isinstance(left, list) or len(gold_list) != len(left) or not gold_list:
-        raise StateError("state['gold'] and state['gold_left'] must be non-empty lists of the same length")
+    if (
+        not isinstance(gold_list, list)
+        or not isinstance(left, list)
+        or len(gold_list) != len(left)
+        or not gold_list
+    ):
+        raise StateError(
+            "state['gold'] and state['gold_left'] must be non-empty lists of the same length"
+        )
     if num_gold is not None and len(gold_list) != num_gold:
         raise StateError(f"state has {len(gold_list)} gold pieces but the env has {num_gold}")
     gold = [_cell(g, n, f"state['gold'][{k}]") for k, g in enumerate(gold_list)]
@@ -110,6 +140,12 @@ def from_dict(d: Any, size: int | None = None, num_gold: int | None = None) -> G
     if d["task"] not in TASK_NAMES:
         raise StateError(f"state['task'] must be one of {TASK_NAMES}, got {d['task']!r}")
     task = TASK_NAMES.index(d["task"])
+    if task == Task.COLLECT and any(g == (px, py) and k for g, k in zip(gold, left, strict=True)):
+        # In collect tasks stepping onto gold collects it, so no reachable state has the
+        # penguin on a piece that is still left.
+        raise StateError(
+            f"state['pos']={d['pos']} is on gold that is still left; in a collect task that piece is collected (set its gold_left to false)"
+        )
     corner = _int(d, "corner", 0, len(CORNER_NAMES) - 1)
     phrase = _int(d, "phrase", 0, len(PHRASES[Task(task)]) - 1)
     steps = _int(d, "steps", 0, 2**62)
