@@ -132,8 +132,16 @@ class BatchRenderer:
         hint: draw a blue line from the penguin to the nearest remaining gold piece.
     """
 
-    def __init__(self, num: int, size: int, image_size: int, view: str = "full", hint: bool = False) -> None:
-        self.num, self.size, self.image_size, self.view, self.hint = num, size, image_size, view, hint
+    def __init__(
+        self, num: int, size: int, image_size: int, view: str = "full", hint: bool = False
+    ) -> None:
+        self.num, self.size, self.image_size, self.view, self.hint = (
+            num,
+            size,
+            image_size,
+            view,
+            hint,
+        )
         self.cells = size + 2 if view == "full" else ego_window(size)
         self.cell = cell_size(image_size, self.cells)
         if self.cell < MIN_CELL:
@@ -144,11 +152,28 @@ class BatchRenderer:
         self.pad = (image_size - self.cell * self.cells) // 2
         self.sprites = sprites(self.cell)
         self.frames = np.zeros((num, image_size, image_size, 3), dtype=np.uint8)
+        self.grid = self._grid_view()
+
+    def _grid_view(self) -> np.ndarray:
+        """``(N, rows, cell, cols, cell, 3)`` view of the frames' room area."""
         span = self.cell * self.cells
         inner = self.frames[:, self.pad : self.pad + span, self.pad : self.pad + span]
         # A view, not a copy: splitting an axis never needs a copy.
-        self.grid = inner.reshape(num, self.cells, self.cell, self.cells, self.cell, 3)
-        assert np.shares_memory(self.grid, self.frames)
+        grid = inner.reshape(self.num, self.cells, self.cell, self.cells, self.cell, 3)
+        assert np.shares_memory(grid, self.frames)
+        return grid
+
+    # Pickle and deepcopy would store ``grid`` as an independent array, so later draws would no
+    # longer reach ``frames``; store the frames only and rebuild the view.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["grid"], state["sprites"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.sprites = sprites(self.cell)
+        self.grid = self._grid_view()
 
     # -- drawing ---------------------------------------------------------------------------
     def render_full(self, state: GameState, index: np.ndarray | None = None) -> None:
@@ -204,7 +229,9 @@ class BatchRenderer:
         # Index maps of np.rot90(window, k) (counter-clockwise), so each game can use its own k.
         maps_r = np.stack([np.rot90(rows0, k) for k in range(4)])
         maps_c = np.stack([np.rot90(cols0, k) for k in range(4)])
-        src_r = py[:, None, None] + maps_r[turns]  # window top-left is (py - half) + half in padded coords
+        src_r = (
+            py[:, None, None] + maps_r[turns]
+        )  # window top-left is (py - half) + half in padded coords
         src_c = px[:, None, None] + maps_c[turns]
         return padded[n[:, None, None], src_r, src_c]
 
@@ -219,8 +246,13 @@ class BatchRenderer:
             x0, y0 = state.pos[:, 0] + 1.0, state.pos[:, 1] + 1.0
             x1, y1 = g[:, 0] + 1.0, g[:, 1] + 1.0
         else:
-            dx, dy = (g[:, 0] - state.pos[:, 0]).astype(float), (g[:, 1] - state.pos[:, 1]).astype(float)
-            for _ in range(3):  # rotate offsets with the view: one counter-clockwise turn maps (dx, dy) -> (dy, -dx)
+            dx, dy = (
+                (g[:, 0] - state.pos[:, 0]).astype(float),
+                (g[:, 1] - state.pos[:, 1]).astype(float),
+            )
+            for _ in range(
+                3
+            ):  # rotate offsets with the view: one counter-clockwise turn maps (dx, dy) -> (dy, -dx)
                 turn = state.heading // 2 > _
                 dx, dy = np.where(turn, dy, dx), np.where(turn, -dx, dy)
             x0 = y0 = np.full(state.num, float(self.cells // 2))
@@ -229,8 +261,12 @@ class BatchRenderer:
         ex, ey = self._cell_centre(x1, y1)
         samples = 4 * self.cell * self.cells
         t = np.linspace(0.0, 1.0, samples)[None, :]
-        xs = np.clip((sx[:, None] + (ex - sx)[:, None] * t).astype(np.int64), 0, self.image_size - 1)
-        ys = np.clip((sy[:, None] + (ey - sy)[:, None] * t).astype(np.int64), 0, self.image_size - 1)
+        xs = np.clip(
+            (sx[:, None] + (ex - sx)[:, None] * t).astype(np.int64), 0, self.image_size - 1
+        )
+        ys = np.clip(
+            (sy[:, None] + (ey - sy)[:, None] * t).astype(np.int64), 0, self.image_size - 1
+        )
         rows = np.broadcast_to(n[:, None], xs.shape)
         keep = np.broadcast_to(any_left[:, None], xs.shape)
         frames[rows[keep], ys[keep], xs[keep]] = COLORS["hint"]
@@ -250,7 +286,9 @@ def ansi_map(state: GameState, i: int = 0) -> str:
         line = ""
         for code in row:
             code = int(code)
-            line += chars[code] if code < PENGUIN else direction_glyph((code - PENGUIN) % NUM_HEADINGS)
+            line += (
+                chars[code] if code < PENGUIN else direction_glyph((code - PENGUIN) % NUM_HEADINGS)
+            )
         lines.append(line)
     return "\n".join(lines)
 
