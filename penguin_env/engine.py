@@ -11,9 +11,42 @@ import numpy as np
 
 from penguin_env import levels
 from penguin_env.config import VARIANTS, EnvConfig
-from penguin_env.core import TASK_NAMES, GameState, StepOutcome, step
-from penguin_env.instructions import Tokenizer, instruction
+from penguin_env.core import CORNER_NAMES, TASK_NAMES, GameState, StepOutcome, Task, step
+from penguin_env.instructions import PHRASES, Tokenizer, instruction
 from penguin_env.render import BatchRenderer
+
+_NUM_PHRASES = max(len(p) for p in PHRASES.values())
+_NUM_CORNERS = len(CORNER_NAMES)
+#: ``TASK_NAME_ARRAY[task]`` is the task's name (an object array, so it indexes in bulk).
+TASK_NAME_ARRAY = np.array(TASK_NAMES, dtype=object)
+
+
+def instruction_codes(state: GameState) -> np.ndarray:
+    """``(N,)`` index of each game's instruction in :func:`instruction_tables`.
+
+    The instruction is a function of (task, paraphrase, corner); the corner only matters for
+    corner tasks, so other tasks use corner 0 and share one row.
+    """
+    corner = np.where(state.task == Task.CORNER, state.corner, 0)
+    return (state.task * _NUM_PHRASES + state.phrase) * _NUM_CORNERS + corner
+
+
+def instruction_tables(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Every instruction string (object array) and its token ids, indexed by :func:`instruction_codes`.
+
+    Resets look instructions up in these tables instead of formatting and tokenizing a string
+    per game, which keeps autoresets free of per-game Python work.
+    """
+    rows = len(Task) * _NUM_PHRASES * _NUM_CORNERS
+    texts = np.full(rows, "", dtype=object)
+    tokens = np.zeros((rows, tokenizer.max_length), dtype=np.int64)
+    for task, phrases in PHRASES.items():
+        for phrase in range(len(phrases)):
+            for corner in range(_NUM_CORNERS):
+                code = (int(task) * _NUM_PHRASES + phrase) * _NUM_CORNERS + corner
+                texts[code] = instruction(int(task), phrase, corner)
+                tokens[code] = tokenizer.encode(texts[code])
+    return texts, tokens
 
 
 class BatchGame:
@@ -36,8 +69,12 @@ class BatchGame:
         self.state = levels.generate(np.zeros(num, dtype=np.int64), self.spec)
         self.seed_base = np.zeros(num, dtype=np.uint64)
         self.episode = np.zeros(num, dtype=np.int64)
+        self._text_table, self._token_table = instruction_tables(self.tokenizer)
+        #: ``(N, max_length)`` int64 token ids of each game's instruction.
         self.tokens = np.zeros((num, self.tokenizer.max_length), dtype=np.int64)
-        self._instructions: list[str] = [""] * num
+        #: ``(N,)`` object array of instruction strings (kept in step with :attr:`tokens`).
+        self.instruction_array = np.full(num, "", dtype=object)
+        self.load(np.arange(num), self.state.take(slice(None)))
 
     # -- episodes ---------------------------------------------------------------------------
     def reset(
@@ -61,7 +98,9 @@ class BatchGame:
             self.episode[index] += 1
         if level is None:
             cfg = self.config
-            level = levels.episode_levels(self.seed_base[index], self.episode[index], cfg.num_levels, cfg.start_level)
+            level = levels.episode_levels(
+                self.seed_base[index], self.episode[index], cfg.num_levels, cfg.start_level
+            )
         fresh = levels.generate(np.asarray(level, dtype=np.int64), self.spec)
         self.load(index, fresh)
 
@@ -70,10 +109,9 @@ class BatchGame:
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         self.state.put(index, fresh)
         self.renderer.render_full(fresh, index)
-        for j, i in enumerate(index.tolist()):
-            text = instruction(int(fresh.task[j]), int(fresh.phrase[j]), int(fresh.corner[j]))
-            self._instructions[i] = text
-            self.tokens[i] = self.tokenizer.encode(text)
+        code = instruction_codes(fresh)
+        self.tokens[index] = self._token_table[code]
+        self.instruction_array[index] = self._text_table[code]
 
     def step(self, actions: np.ndarray) -> StepOutcome:
         """Step every game (actions already validated) and update the frames."""
@@ -87,14 +125,21 @@ class BatchGame:
         return self.renderer.observe(self.state, copy=copy)
 
     def instruction(self, i: int) -> str:
-        return self._instructions[i]
+        """The instruction string of game ``i``."""
+        return self.instruction_array[i]
 
     @property
     def instructions(self) -> list[str]:
-        return list(self._instructions)
+        """Every game's instruction string."""
+        return self.instruction_array.tolist()
 
     def task_name(self, i: int) -> str:
+        """The task name of game ``i`` (``"collect"``, ``"face"``, ...)."""
         return TASK_NAMES[int(self.state.task[i])]
+
+    def task_names(self) -> np.ndarray:
+        """``(N,)`` object array of task names."""
+        return TASK_NAME_ARRAY[self.state.task]
 
     def gold_left(self) -> np.ndarray:
         """``(N,)`` gold pieces still to collect (always the full count in non-collect tasks)."""
