@@ -7,6 +7,8 @@ episode plays, and the frame buffers. :class:`~penguin_env.env.PenguinEnv` is it
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from penguin_env import levels
@@ -75,6 +77,22 @@ class BatchGame:
         #: ``(N,)`` object array of instruction strings (kept in step with :attr:`tokens`).
         self.instruction_array = np.full(num, "", dtype=object)
         self.load(np.arange(num), self.state.take(slice(None)))
+        # Prefetched levels: game i's pool row j holds episode ``pool_start[i] + j`` of seed
+        # ``pool_seed[i]``. A level is a pure function of (seed, episode), so a pool can never go
+        # stale; it only saves calls: one generate() call has a fixed cost of a few hundred
+        # microseconds, far more than the per-level cost, so levels are made many at a time.
+        self._depth = int(np.clip(4096 // num, 4, 32))
+        self._pool = GameState(
+            **{
+                f.name: np.zeros(
+                    (num * self._depth, *getattr(self.state, f.name).shape[1:]),
+                    getattr(self.state, f.name).dtype,
+                )
+                for f in fields(GameState)
+            }
+        )
+        self._pool_seed = np.zeros(num, dtype=np.uint64)
+        self._pool_start = np.full(num, -(2**62), dtype=np.int64)  # no game has a pool yet
 
     # -- episodes ---------------------------------------------------------------------------
     def reset(
@@ -96,13 +114,51 @@ class BatchGame:
             self.episode[index] = 0
         else:
             self.episode[index] += 1
-        if level is None:
-            cfg = self.config
-            level = levels.episode_levels(
-                self.seed_base[index], self.episode[index], cfg.num_levels, cfg.start_level
+        if level is not None:
+            fresh = levels.generate(np.asarray(level, dtype=np.int64), self.spec)
+        elif seed_base is not None:
+            # A fresh seed often starts a single episode (evaluation, GRPO groups): no prefetch.
+            fresh = levels.generate(
+                self._levels(self.seed_base[index], self.episode[index]), self.spec
             )
-        fresh = levels.generate(np.asarray(level, dtype=np.int64), self.spec)
+        else:
+            fresh = self._from_pool(index)
         self.load(index, fresh)
+
+    def _levels(self, seed_base: np.ndarray, episode: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        return levels.episode_levels(seed_base, episode, cfg.num_levels, cfg.start_level)
+
+    def _from_pool(self, index: np.ndarray) -> GameState:
+        """The current episodes of games ``index`` from the prefetch pool, refilling it if needed."""
+        offset = self.episode[index] - self._pool_start[index]
+        hit = (
+            (self._pool_seed[index] == self.seed_base[index])
+            & (offset >= 0)
+            & (offset < self._depth)
+        )
+        if not hit.all():
+            # Refill the games that missed, and every other game whose pool is half used, so
+            # refills come in few, large batches.
+            need = self.episode + 1
+            need[index] -= 1  # the games in ``index`` already moved on to their new episode
+            left = self._pool_start + self._depth - need
+            low = (
+                (self._pool_seed != self.seed_base)
+                | (left < self._depth // 2)
+                | (left > self._depth)
+            )
+            low[index[~hit]] = True
+            games = np.flatnonzero(low)
+            episodes = need[games, None] + np.arange(self._depth)
+            seeds = np.repeat(self.seed_base[games], self._depth)
+            batch = levels.generate(self._levels(seeds, episodes.reshape(-1)), self.spec)
+            rows = (games[:, None] * self._depth + np.arange(self._depth)).reshape(-1)
+            self._pool.put(rows, batch)
+            self._pool_seed[games] = self.seed_base[games]
+            self._pool_start[games] = need[games]
+            offset = self.episode[index] - self._pool_start[index]
+        return self._pool.take(index * self._depth + offset)
 
     def load(self, index: np.ndarray, fresh: GameState) -> None:
         """Put the games of ``fresh`` into slots ``index`` and redraw them."""

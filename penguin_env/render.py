@@ -153,6 +153,11 @@ class BatchRenderer:
         self.sprites = sprites(self.cell)
         self.frames = np.zeros((num, image_size, image_size, 3), dtype=np.uint8)
         self.grid = self._grid_view()
+        # The sprite code each cell currently shows. A zeroed frame is all VOID (black), so redraws
+        # can skip the cells whose code did not change: a new level of an empty-room variant
+        # differs from the last one in a handful of cells, which keeps autoresets cheap.
+        self.codes = np.full((num, self.cells, self.cells), VOID, dtype=np.int8)
+        self._all = np.arange(num)
 
     def _grid_view(self) -> np.ndarray:
         """``(N, rows, cell, cols, cell, 3)`` view of the frames' room area."""
@@ -185,24 +190,29 @@ class BatchRenderer:
         if index.size == 0:
             return
         codes = cell_codes(state) if self.view == "full" else self._ego_codes(state)
-        tiles = self.sprites[codes]  # (B, rows, cols, cell, cell, 3)
-        self.grid[index] = tiles.transpose(0, 1, 3, 2, 4, 5)
+        b, y, x = np.nonzero(self.codes[index] != codes)
+        if b.size:
+            changed = codes[b, y, x]
+            self.grid[index[b], y, :, x] = self.sprites[changed]
+            self.codes[index[b], y, x] = changed
 
     def render_step(self, state: GameState, prev_pos: np.ndarray) -> None:
         """Update all N frames after :func:`penguin_env.core.step` moved or turned penguins."""
         if self.view != "full":
             self.render_full(state)
             return
-        n = np.arange(self.num)
+        n = self._all
         ox, oy = prev_pos[:, 0], prev_pos[:, 1]
         # Old cell: floor, or a gold landmark the penguin was standing on.
         landmark = ((state.gold == prev_pos[:, None, :]).all(axis=2) & state.gold_left).any(axis=1)
         old_code = np.where(landmark, GOLD, FLOOR)
         self.grid[n, oy + 1, :, ox + 1] = self.sprites[old_code]
+        self.codes[n, oy + 1, ox + 1] = old_code
         px, py = state.pos[:, 0], state.pos[:, 1]
         here = ((state.gold == state.pos[:, None, :]).all(axis=2) & state.gold_left).any(axis=1)
         new_code = np.where(here, PENGUIN_ON_GOLD, PENGUIN) + state.heading
         self.grid[n, py + 1, :, px + 1] = self.sprites[new_code]
+        self.codes[n, py + 1, px + 1] = new_code
 
     def observe(self, state: GameState, copy: bool = True) -> np.ndarray:
         """The current frames; with the hint overlay they are always a fresh copy."""

@@ -342,3 +342,37 @@ def test_same_step_final_observation_is_the_last_frame() -> None:
     assert infos["final_info"]["_success"].all() and not infos["final_info"]["success"].any()
     assert not np.array_equal(obs["image"][0], last["image"])  # already the next episode
     assert (vec.game.state.steps == 0).all()
+
+
+@pytest.mark.parametrize("env_id", ["Penguin-Gold-v0", "Penguin-Walls-v0"])
+def test_episodes_play_their_levels_and_frames_match_a_fresh_render(env_id: str) -> None:
+    """Prefetched levels and incremental frames are exactly what a from-scratch run gives."""
+    from dataclasses import fields
+
+    from penguin_env import levels
+    from penguin_env.render import BatchRenderer
+
+    n, seed = 5, 40
+    vec = PenguinVectorEnv(env_id, n, size=5, max_steps=7, copy=False)
+    cfg = vec.config
+    obs, infos = vec.reset(seed=seed)
+    episode = np.zeros(n, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        started = vec._autoreset.copy()
+        obs, _, _, _, infos = vec.step(rng.integers(0, 5, n))
+        episode += started
+        want = levels.episode_levels(
+            np.arange(seed, seed + n), episode, cfg.num_levels, cfg.start_level
+        )
+        np.testing.assert_array_equal(infos["level"], want)
+        for i in np.flatnonzero(started):
+            fresh = levels.generate(want[i : i + 1], vec.game.spec)
+            for f in fields(fresh):
+                np.testing.assert_array_equal(
+                    getattr(vec.game.state, f.name)[i], getattr(fresh, f.name)[0]
+                )
+        scratch = BatchRenderer(n, cfg.size, cfg.image_size)
+        scratch.render_full(vec.game.state)
+        np.testing.assert_array_equal(obs["image"], scratch.frames)
+    assert episode.min() >= 3
