@@ -270,3 +270,21 @@ def test_bad_state_arguments() -> None:
     game = random_states("Penguin-Bare-v0", 4, 2, seed=0)
     with pytest.raises(ValueError, match="batch-of-one"):
         solver.plan(game)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_matches_forward_bfs_larger_rooms(env_id: str) -> None:
+    game = random_states(env_id, 6, 400, seed=99 + ENV_IDS.index(env_id))
+    np.testing.assert_array_equal(solver.distances(game), forward_bfs(game))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_matches_exhaustive_search_deeper(env_id: str) -> None:
+    game = random_states(env_id, 4, 40, seed=500 + ENV_IDS.index(env_id))
+    brute, firsts = exhaustive(game, 7)
+    mask = solver.optimal_action_mask(game)
+    for i in np.flatnonzero(brute >= 0):
+        assert solver.distances(game)[i] == brute[i]
+        assert set(np.flatnonzero(mask[i]).tolist()) == firsts[i]
