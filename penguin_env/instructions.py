@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from penguin_env.core import CORNER_NAMES, TASK_NAMES, Task
+from penguin_env.core import CORNER_NAMES, Task
 
 #: ``PHRASES[task]`` lists ``(template, split)``; corner templates contain ``{corner}``.
 PHRASES: dict[Task, tuple[tuple[str, str], ...]] = {
@@ -31,7 +31,7 @@ PHRASES: dict[Task, tuple[tuple[str, str], ...]] = {
         ("look at the gold", "train"),
         ("turn to face the gold", "train"),
         ("face toward the gold", "test"),
-        ("turn and look at the gold", "test"),
+        ("turn to look at the gold", "test"),
     ),
     Task.FACE_AWAY: (
         ("turn away from the gold", "train"),
@@ -46,8 +46,8 @@ PHRASES: dict[Task, tuple[tuple[str, str], ...]] = {
         ("walk to the {corner} corner", "train"),
         ("move to the {corner} corner", "train"),
         ("stand in the {corner} corner", "train"),
-        ("walk into the {corner} corner", "test"),
-        ("go and stand in the {corner} corner", "test"),
+        ("go stand in the {corner} corner", "test"),
+        ("move to stand in the {corner} corner", "test"),
     ),
 }
 
@@ -136,7 +136,9 @@ class Tokenizer:
         words = []
         for i in np.asarray(ids).tolist():
             if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
+                raise ValueError(
+                    f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})"
+                )
             if i != self.pad_id:
                 words.append(self.vocab[i])
         return " ".join(words)
@@ -150,6 +152,10 @@ def _check_grammar() -> None:
     for text in all_instructions("all"):
         assert len(text) <= MAX_CHARS and set(text) <= set(CHARSET), text
         assert len(text.split()) <= MAX_TOKENS, text
+    # A test-only word would reach the policy as an embedding that training never updated.
+    train_words = {w for text in all_instructions("train") for w in text.split()}
+    unseen = {w for text in all_instructions("test") for w in text.split()} - train_words
+    assert not unseen, f"test paraphrases use words never seen in training: {sorted(unseen)}"
 
 
 _check_grammar()
