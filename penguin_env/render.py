@@ -76,11 +76,13 @@ def sprites(cell: int) -> np.ndarray:
     table[VOID] = COLORS["void"]
 
     angle = np.degrees(np.arctan2(ox, -oy)) % 360.0  # clockwise from north, y down
-    body = radius <= 0.5 * cell
-    belly = radius <= 0.25 * cell
     for h in range(NUM_HEADINGS):
-        diff = np.abs((angle - 45.0 * h + 180.0) % 360.0 - 180.0)
-        beak = (diff < 22.5) & (radius >= 0.3 * cell) & (radius <= 0.75 * cell)
+        if cell >= 16:
+            body, belly, beak = _penguin_masks(ox, oy, h, cell)
+        else:  # few pixels: a round body with a centred belly and a wide beak wedge read best
+            diff = np.abs((angle - 45.0 * h + 180.0) % 360.0 - 180.0)
+            body, belly = radius <= 0.5 * cell, radius <= 0.25 * cell
+            beak = (diff < 22.5) & (radius >= 0.3 * cell) & (radius <= 0.75 * cell)
         for base, background in ((PENGUIN, floor), (PENGUIN_ON_GOLD, None)):
             sprite = background.copy() if background is not None else np.empty_like(floor)
             if background is None:
@@ -91,6 +93,26 @@ def sprites(cell: int) -> np.ndarray:
             table[base + h] = sprite
     table.setflags(write=False)
     return table
+
+
+def _penguin_masks(
+    ox: np.ndarray, oy: np.ndarray, heading: int, cell: int
+) -> tuple[np.ndarray, ...]:
+    """Body, belly (with eyes) and beak masks of a penguin seen from above, for cells >= 16 px.
+
+    ``u`` runs along the heading and ``v`` across it. The body is an oval; the white belly is
+    shifted backwards, which leaves a black head in front with two white eyes and a pointed
+    orange beak, so the heading reads at a glance.
+    """
+    a = np.radians(45.0 * heading)
+    u = (ox * np.sin(a) - oy * np.cos(a)) / cell  # forward, in cells
+    v = (ox * np.cos(a) + oy * np.sin(a)) / cell  # to the penguin's right, in cells
+    body = (u / 0.41) ** 2 + (v / 0.34) ** 2 <= 1.0
+    belly = ((u + 0.14) / 0.23) ** 2 + (v / 0.21) ** 2 <= 1.0
+    eye_r = max(0.06, 0.7 / cell)  # at least about one pixel across
+    eyes = ((u - 0.2) ** 2 + (np.abs(v) - 0.13) ** 2) <= eye_r**2
+    beak = (u >= 0.3) & (u <= 0.5) & (np.abs(v) <= 0.13 * (0.5 - u) / 0.2 + 0.5 / cell)
+    return body, belly | eyes, beak
 
 
 def cell_codes(state: GameState) -> np.ndarray:
