@@ -289,7 +289,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         session.run(max_frames=args.max_frames)
     finally:
         session.close()
-        pygame.quit()
     return 0
 
 

@@ -11,15 +11,25 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 @functools.lru_cache(maxsize=8)
+def _cached_font(px: int):
+    import pygame.font
+
+    return pygame.font.Font(None, px)
+
+
 def _font(px: int):
     import pygame.font
 
     if not pygame.font.get_init():
+        # pygame.quit() (e.g. at the end of a play session) invalidates every Font object.
+        _cached_font.cache_clear()
         pygame.font.init()
-    return pygame.font.Font(None, px)
+    return _cached_font(px)
 
 
-def text_band(lines: list[str], width: int, line_px: int = 22, color=(20, 20, 20), background=(236, 242, 248)) -> np.ndarray:
+def text_band(
+    lines: list[str], width: int, line_px: int = 22, color=(20, 20, 20), background=(236, 242, 248)
+) -> np.ndarray:
     """A ``(len(lines) * line_px + 8, width, 3)`` uint8 band with ``lines`` written left-aligned."""
     import pygame.surfarray
 

@@ -197,3 +197,14 @@ def test_module_help_and_headless_run() -> None:
         timeout=120,
     )
     assert bad.returncode == 2 and "unknown env id" in bad.stderr
+
+
+def test_text_still_renders_after_pygame_quit() -> None:
+    s = PlaySession("Penguin-Gold-v0", seed=0, fps=0)
+    s.close()
+    pygame.quit()  # what a script embedding the session may do
+    s2 = PlaySession("Penguin-Gold-v0", seed=0, fps=0)
+    try:
+        assert s2.frame().shape[0] > s2.env.render().shape[0]
+    finally:
+        s2.close()
