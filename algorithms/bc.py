@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,8 +273,10 @@ def _round_seed(seed: int, round_index: int) -> int:
     return seed * 1_000_003 + round_index * 7919 + 17
 
 
-def train_bc(config: BCConfig) -> BCResult:
+def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) -> BCResult:
     """Train a policy by behaviour cloning (+ DAgger) and evaluate it on held-out levels.
+
+    ``callback(step)`` is called after every gradient step (for custom logging or stopping).
 
     Writes ``runs/<name>/`` (config.json, TensorBoard events, checkpoints/, eval.csv, data/).
     Ctrl-C saves a resume checkpoint and returns; ``resume=True`` continues from it, and a
@@ -450,6 +453,8 @@ def train_bc(config: BCConfig) -> BCResult:
             progress.update(
                 1, loss=loss.item(), acc=diagnostics["train/accuracy"], success=last_success
             )
+            if callback is not None:
+                callback(step)
             if stop.requested:
                 interrupted = True
                 break

@@ -15,7 +15,8 @@ from penguin_env.wrappers import TokenizeInstruction
 SMALL = PolicyConfig(channels=16, text_dim=32, word_dim=16, hidden=64, out_channels=8, grid=6)
 
 
-def test_ppo_trains_a_few_hundred_steps_with_our_extractor() -> None:
+def test_ppo_trains_a_few_hundred_steps_with_our_extractor(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3 would otherwise leave a log dir in /tmp
     env = TokenizeInstruction(gym.make("Penguin-Bare-v0", radius=2, max_steps=20))
     model = PPO(
         "MultiInputPolicy",

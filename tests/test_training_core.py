@@ -1,0 +1,116 @@
+"""The shared training core: seeding, logging names, run directory, evaluation, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from algorithms.envs import HeldOut, check_disjoint
+from algorithms.evaluation import evaluate, solver_policy
+from algorithms.interrupt import GracefulInterrupt
+from algorithms.logger import EpisodeStats, Logger
+from algorithms.run_dir import RunDir
+from algorithms.seeding import rng_state, seed_everything, set_rng_state
+
+HELD_OUT = HeldOut(start_level=1_000_000, num_levels=40).env_kwargs({})
+
+
+@pytest.mark.parametrize("env_id", ["Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Lang-v0"])
+def test_spl_is_one_for_the_solver(env_id: str) -> None:
+    result = evaluate(solver_policy, env_id, HELD_OUT, num_episodes=40, num_envs=8)
+    assert result.success_rate == 1.0
+    assert result.spl == pytest.approx(1.0)
+    assert (result.lengths == result.optimal_lengths).all()
+    assert result.num_episodes == 40
+
+
+def test_evaluation_penalises_detours_and_covers_each_level_once() -> None:
+    calls = {"n": 0}
+
+    def dawdler(obs, state):
+        # A wasted turn-and-back before every second solver move: success, but SPL < 1.
+        calls["n"] += 1
+        if calls["n"] % 4 == 1:
+            return np.zeros(len(obs["text"]), dtype=np.int64)
+        if calls["n"] % 4 == 2:
+            return np.ones(len(obs["text"]), dtype=np.int64)
+        return solver_policy(obs, state)
+
+    result = evaluate(dawdler, "Penguin-Bare-v0", HELD_OUT, num_episodes=30, num_envs=30)
+    assert result.success_rate == 1.0
+    assert 0.2 < result.spl < 1.0
+    random = evaluate(
+        lambda o, s: np.full(len(o["text"]), 4), "Penguin-Bare-v0", HELD_OUT, num_episodes=30
+    )
+    assert random.success_rate < 0.2 and random.mean_length == 1.0
+    # Same levels whatever the batch size.
+    a = evaluate(solver_policy, "Penguin-Gold-v0", HELD_OUT, num_episodes=12, num_envs=5)
+    b = evaluate(solver_policy, "Penguin-Gold-v0", HELD_OUT, num_episodes=12, num_envs=12)
+    assert (a.optimal_lengths == b.optimal_lengths).all()
+
+
+def test_heldout_levels_must_not_overlap_training() -> None:
+    check_disjoint({"num_levels": 1000, "start_level": 0}, HELD_OUT)
+    with pytest.raises(ValueError, match="overlap"):
+        check_disjoint({"num_levels": 0}, HELD_OUT)
+    with pytest.raises(ValueError, match="overlap"):
+        check_disjoint({"num_levels": 10, "start_level": 1_000_020}, HELD_OUT)
+    assert HELD_OUT["paraphrases"] == "test"
+
+
+def test_seeding_and_rng_state_round_trip() -> None:
+    rng = seed_everything(3)
+    saved = rng_state(rng)
+    first = (np.random.rand(), torch.rand(2), rng.integers(0, 1000, 4))
+    set_rng_state(saved, rng)
+    second = (np.random.rand(), torch.rand(2), rng.integers(0, 1000, 4))
+    assert (
+        first[0] == second[0] and torch.equal(first[1], second[1]) and (first[2] == second[2]).all()
+    )
+    torch.save(saved, os.devnull)  # checkpoint-safe values
+
+
+def test_logger_writes_sb3_names(tmp_path) -> None:
+    log = Logger(tmp_path)
+    log.record("train/loss", 1.0)
+    log.record("train/loss", 3.0)
+    log.record("rollout/success_rate", 0.5)
+    out = log.dump(10)
+    log.close()
+    assert out["train/loss"] == 2.0 and "time/time_elapsed" in out
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+    assert log.history["train/loss"] == [(10, 2.0)]
+
+
+def test_episode_stats_skip_the_next_step_autoreset_step() -> None:
+    stats = EpisodeStats(2)
+    f, t = np.array([False, False]), np.array([True, False])
+    stats.update(np.array([0.0, 0.0]), f, f, f)
+    stats.update(np.array([1.0, 0.0]), t, f, t)  # game 0 ends after 2 steps
+    stats.update(np.array([0.0, 0.0]), f, f, f)  # game 0: the reset step, not counted
+    stats.update(np.array([1.0, 0.0]), t, f, t)  # game 0 ends again after 1 step
+    assert list(stats.lengths) == [2, 1]
+    assert stats.scalars()["rollout/success_rate"] == 1.0
+    assert stats.scalars()["rollout/ep_rew_mean"] == 1.0
+
+
+def test_run_dir_layout(tmp_path) -> None:
+    run = RunDir(tmp_path, "r1")
+    run.write_config({"lr": 0.1, "path": tmp_path})
+    run.append_eval({"step": 1, "success_rate": 0.5})
+    run.append_eval({"step": 2, "success_rate": 0.75})
+    assert json.loads((run.path / "config.json").read_text())["config"]["lr"] == 0.1
+    assert [r["success_rate"] for r in run.read_eval()] == ["0.5", "0.75"]
+    assert run.checkpoints.is_dir() and run.last_checkpoint.parent == run.checkpoints
+
+
+def test_ctrl_c_only_sets_a_flag_inside_the_block() -> None:
+    with GracefulInterrupt() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
