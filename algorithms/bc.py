@@ -184,14 +184,19 @@ class LabelledSteps:
 
     @classmethod
     def from_trace_file(cls, path: str | Path) -> LabelledSteps:
-        """Read a ``fake_traces`` dataset; its labels may be optimal-action masks or action ids."""
+        """Read a ``fake_traces`` dataset and label each step with *all* its optimal actions.
+
+        The file stores one solver action per step; the full optimal set comes from the solver
+        on the stored game states (ties between equally short paths are common here).
+        """
         import fake_traces
+        from penguin_env.core import GameState
 
         ds = fake_traces.load(path)
-        labels = np.asarray(ds.labels)
-        if labels.ndim == 1:
-            labels = np.eye(NUM_ACTIONS, dtype=bool)[labels]
-        return cls(np.asarray(ds.images), np.asarray(ds.tokens), labels.astype(bool))
+        states = GameState.concatenate([ds.game_state(t) for t in range(ds.num_steps)])
+        mask = solver.optimal_action_mask(states)
+        mask[np.arange(ds.num_steps), np.asarray(ds.labels)] |= ~mask.any(axis=1)
+        return cls(np.asarray(ds.images[:]), np.asarray(ds.tokens[:]), mask)
 
 
 def collect(

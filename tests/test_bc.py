@@ -106,3 +106,31 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path) -> Non
         whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_bc_from_a_fixed_trace_file(tmp_path) -> None:
+    import fake_traces
+
+    path = fake_traces.generate(
+        "Penguin-Bare-v0",
+        40,
+        seed=0,
+        path=tmp_path / "bare.h5",
+        env_kwargs=TINY_ENV,
+        progress=False,
+    )
+    ds = fake_traces.load(path)
+    data = LabelledSteps.from_trace_file(path)
+    assert len(data) == ds.num_steps
+    assert data.mask[np.arange(len(data)), ds.labels].all()  # the stored solver action is optimal
+    result = train_bc(
+        tiny(
+            tmp_path,
+            "file",
+            dataset=str(path),
+            dagger_rounds=0,
+            total_steps=40,
+            final_eval_episodes=10,
+        )
+    )
+    assert result.steps == 40 and result.data_steps == ds.num_steps
