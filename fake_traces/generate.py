@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 
 import penguin_env  # noqa: F401  (registers the envs)
 from fake_traces import solver
-from fake_traces.dataset import TraceDataset, TraceMismatchError, TraceWriter, load
+from fake_traces.dataset import (
+    EPISODE_KEYS,
+    STEP_KEYS,
+    TraceDataset,
+    TraceMismatchError,
+    TraceWriter,
+    load,
+)
 from penguin_env.core import NUM_ACTIONS, Action
 
 BLOCK = 8  #: episodes per work unit
@@ -61,39 +68,9 @@ def _play_block(
     """Play episodes ``first .. first + count - 1``; returns their step and episode arrays."""
     env = gym.make(cfg.env_id, **cfg.env_kwargs).unwrapped
     game = env.game
-    steps: dict[str, list] = {
-        k: []
-        for k in (
-            "image",
-            "tokens",
-            "label",
-            "action",
-            "reward",
-            "terminated",
-            "truncated",
-            "episode",
-            "step",
-            "pos",
-            "heading",
-            "gold_left",
-        )
-    }
-    eps: dict[str, list] = {
-        k: []
-        for k in (
-            "seed",
-            "level",
-            "length",
-            "optimal_length",
-            "return",
-            "success",
-            "walls",
-            "gold",
-            "task",
-            "corner",
-            "phrase",
-        )
-    }
+    steps: dict[str, list] = {k: [] for k in STEP_KEYS}
+    # "start" (each episode's first step index) is filled in when the chunks are joined.
+    eps: dict[str, list] = {k: [] for k in EPISODE_KEYS if k != "start"}
     for e in range(first, first + count):
         reset_seed, rng = episode_seeds(cfg.seed, e)
         obs, _ = env.reset(seed=reset_seed)
