@@ -294,6 +294,11 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
     train_kwargs = cfg.train_env_kwargs()
     check_disjoint(train_kwargs, cfg.heldout(max(cfg.eval_episodes, cfg.final_eval_episodes)))
     run = RunDir(cfg.runs_dir, cfg.run_name, prefix=f"bc-{cfg.env_id}")
+    if not cfg.resume and (run.last_checkpoint.exists() or run.eval_csv.exists()):
+        raise FileExistsError(
+            f"run directory {run.path} already holds a run; pass resume=True (--resume) to continue it, "
+            "or choose another run_name"
+        )
     data_dir = run.path / "data"
     data_dir.mkdir(exist_ok=True)
     device = select_device(cfg.device)
@@ -329,7 +334,7 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
 
     if cfg.dataset is not None:
         data = LabelledSteps.from_trace_file(cfg.dataset)
-    elif round_file(0).exists():
+    elif cfg.resume and round_file(0).exists():
         data = LabelledSteps.load(round_file(0))
     else:
         data = collect(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -46,8 +47,8 @@ PRESETS: dict[str, tuple[BCConfig, float]] = {
         BCConfig(
             env_id="Penguin-Gold-v0",
             data_steps=40_000,
-            total_steps=5_000,
-            dagger_rounds=2,
+            total_steps=10_000,
+            dagger_rounds=4,
             dagger_steps=10_000,
             eval_every=1_000,
             eval_episodes=100,
@@ -58,8 +59,8 @@ PRESETS: dict[str, tuple[BCConfig, float]] = {
         BCConfig(
             env_id="Penguin-Lang-v0",
             data_steps=40_000,
-            total_steps=5_000,
-            dagger_rounds=2,
+            total_steps=8_000,
+            dagger_rounds=3,
             dagger_steps=10_000,
             eval_every=1_000,
             eval_episodes=100,
@@ -83,6 +84,7 @@ def run_one(env_id: str, runs_dir: str, seed: int, scale: float, progress: bool)
         eval_every=max(5, int(config.eval_every * scale)),
         progress=progress,
     )
+    shutil.rmtree(Path(runs_dir) / config.run_name, ignore_errors=True)  # a benchmark starts afresh
     start = time.perf_counter()
     result = train_bc(config)
     wall = time.perf_counter() - start
