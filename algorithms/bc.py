@@ -142,7 +142,7 @@ class BCResult:
     policy: MultimodalPolicy
     run_dir: Path
     steps: int
-    """Gradient steps done (over all sessions of a resumed run)."""
+    """Gradient steps done (counting the steps before a resume)."""
     data_steps: int
     """Labelled steps in the training data at the end."""
     final_eval: EvalResult | None
