@@ -59,16 +59,16 @@ class BCConfig:
     """Instruction phrasings seen in training."""
     dataset: str | None = None
     """Path of a solver-trace dataset (``fake_traces.load``); None generates demonstrations here."""
-    data_steps: int = 20_000
+    data_steps: int = 40_000
     """Demonstration steps generated when ``dataset`` is None."""
     expert_epsilon: float = 0.1
     """Probability of a random action while generating demonstrations (the solver recovers,
     so the data shows how to get back on track)."""
     num_envs: int = 32
     """Games stepped together when generating data and in DAgger rollouts."""
-    total_steps: int = 3_000
+    total_steps: int = 6_000
     """Gradient steps over the whole run (all DAgger phases)."""
-    dagger_rounds: int = 1
+    dagger_rounds: int = 2
     """DAgger rounds; the run is split into ``dagger_rounds + 1`` equal training phases."""
     dagger_steps: int = 10_000
     """Policy steps collected (and labelled by the solver) per DAgger round."""
