@@ -13,6 +13,13 @@ from torch import nn
 from agents.config import PolicyConfig
 
 
+def _transformer(dim: int, heads: int, layers: int) -> nn.TransformerEncoder:
+    """A pre-norm transformer encoder without dropout (used by the patch and text encoders)."""
+    layer = nn.TransformerEncoderLayer(
+        dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True, norm_first=True
+    )
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
 class CNNEncoder(nn.Module):
     """Strided 3x3 convolutions, then adaptive average pooling to a ``grid`` x ``grid`` map.
 
@@ -59,17 +66,7 @@ class PatchEncoder(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(config.grid)
         self.position = nn.Parameter(torch.zeros(1, config.grid * config.grid, config.channels))
         nn.init.normal_(self.position, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            config.channels,
-            config.vit_heads,
-            dim_feedforward=2 * config.channels,
-            dropout=0.0,
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, config.vit_layers, enable_nested_tensor=False
-        )
+        self.transformer = _transformer(config.channels, config.vit_heads, config.vit_layers)
         self.norm = nn.LayerNorm(config.channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -106,17 +103,7 @@ class TransformerTextEncoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, config.text_dim, padding_idx=0)
         self.position = nn.Parameter(torch.zeros(1, max_length, config.text_dim))
         nn.init.normal_(self.position, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            config.text_dim,
-            config.text_heads,
-            dim_feedforward=2 * config.text_dim,
-            dropout=0.0,
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, config.text_layers, enable_nested_tensor=False
-        )
+        self.transformer = _transformer(config.text_dim, config.text_heads, config.text_layers)
         self.norm = nn.LayerNorm(config.text_dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
