@@ -30,6 +30,7 @@ from gymnasium.vector import AutoresetMode
 
 import agents
 from agents import MultimodalPolicy, PolicyConfig
+from algorithms.augment import SymmetryAugment, symmetry_problem
 from algorithms.device import select_device
 from algorithms.envs import HELDOUT_START_LEVEL, HeldOut, check_disjoint, make_vec_env
 from algorithms.evaluation import EvalResult, evaluate
@@ -39,6 +40,7 @@ from algorithms.progress import Progress
 from algorithms.run_dir import RunDir
 from algorithms.seeding import rng_state, seed_everything, set_rng_state
 from fake_traces import solver
+from penguin_env.core import Action
 
 NUM_ACTIONS = 5
 
@@ -86,6 +88,11 @@ class BCConfig:
     """Global gradient-norm clip."""
     label_smoothing: float = 0.0
     """Mix this much of the uniform distribution into the targets."""
+    augment: str = "off"
+    """Symmetry augmentation (``algorithms.augment``): each sample turned by a random multiple
+    of 90 degrees and mirrored half the time, labels and corner words mapped to match.
+    ``"on"`` (an error if the env's frames are not symmetric), ``"auto"`` (on when they are:
+    full view, no hint) or ``"off"``."""
     class_balance: bool = False
     """Weight samples by the inverse frequency of their target actions."""
     max_dataset_steps: int = 300_000
@@ -212,7 +219,8 @@ def collect(
     """Play ``num_steps`` steps and label every visited state with the solver's optimal actions.
 
     ``policy=None`` plays the solver itself (demonstrations); otherwise the policy acts greedily
-    (DAgger). Either way a random action replaces the chosen one with probability ``epsilon``.
+    (DAgger). Either way a random move or turn replaces the chosen action with probability
+    ``epsilon``.
     """
     rng = np.random.default_rng(seed)
     envs = make_vec_env(env_id, num_envs, env_kwargs, autoreset_mode=AutoresetMode.SAME_STEP)
@@ -229,8 +237,10 @@ def collect(
             actions = solver.expert_actions(envs.game.state, rng)
         else:
             actions = policy.act(obs, deterministic=True)
+        # Random detours never STOP: a random STOP would end the episode instead of showing
+        # the way back (as in fake_traces.generate).
         explore = rng.random(num_envs) < epsilon
-        actions = np.where(explore, rng.integers(0, NUM_ACTIONS, num_envs), actions)
+        actions = np.where(explore, rng.integers(0, int(Action.STOP), num_envs), actions)
         obs, reward, terminated, truncated, info = envs.step(actions)
         done = terminated | truncated
         success = info["final_info"]["success"] if done.any() else np.zeros(num_envs, dtype=bool)
@@ -274,6 +284,19 @@ def _class_weight(data: LabelledSteps, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(weight, dtype=torch.float32, device=device)
 
 
+def _augmenter(cfg: BCConfig) -> SymmetryAugment | None:
+    if cfg.augment not in ("auto", "on", "off"):
+        raise ValueError(f"augment must be 'auto', 'on' or 'off', got {cfg.augment!r}")
+    if cfg.augment == "off":
+        return None
+    problem = symmetry_problem(cfg.env_id, cfg.env_kwargs)
+    if problem is None:
+        return SymmetryAugment()
+    if cfg.augment == "on":
+        raise ValueError(f"augment='on' needs symmetric frames, but {problem}; use augment='off'")
+    return None
+
+
 def _round_seed(seed: int, round_index: int) -> int:
     return seed * 1_000_003 + round_index * 7919 + 17
 
@@ -283,12 +306,14 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
 
     ``callback(step)`` is called after every gradient step (for custom logging or stopping).
 
-    Writes ``runs/<name>/`` (config.json, TensorBoard events, checkpoints/, eval.csv, data/).
+    Writes ``runs/<name>/`` (config.json, TensorBoard events, checkpoints/, eval.csv, and the
+    DAgger rounds' labelled steps in data/).
     Ctrl-C saves a resume checkpoint and returns; ``resume=True`` continues from it, and a
     resumed run ends with the same weights as an uninterrupted one with the same seed.
     """
     wall_start = time.perf_counter()
     cfg = config
+    augmenter = _augmenter(cfg)
     if cfg.resume and cfg.run_name is None:
         raise ValueError("resume=True needs run_name: the run directory to continue")
     train_kwargs = cfg.train_env_kwargs()
@@ -332,10 +357,11 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
     def round_file(k: int) -> Path:
         return data_dir / f"round{k}.npz"
 
+    # The solver's demonstrations are a pure function of the seed, so a resumed run generates
+    # them again instead of keeping gigabytes of frames on disk; DAgger rounds depend on the
+    # policy of their time and are saved.
     if cfg.dataset is not None:
         data = LabelledSteps.from_trace_file(cfg.dataset)
-    elif cfg.resume and round_file(0).exists():
-        data = LabelledSteps.load(round_file(0))
     else:
         data = collect(
             cfg.env_id,
@@ -346,7 +372,6 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
             cfg.expert_epsilon,
             None,
         )
-        data.save(round_file(0))
     for k in range(1, rounds_done + 1):
         data.extend(LabelledSteps.load(round_file(k)), cfg.max_dataset_steps)
     class_weight = _class_weight(data, device) if cfg.class_balance else None
@@ -430,6 +455,10 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
                 "text": torch.from_numpy(data.text[idx]).to(device),
             }
             mask = torch.from_numpy(data.mask[idx]).to(device)
+            if augmenter is not None:
+                batch["image"], batch["text"], mask = augmenter(
+                    batch["image"], batch["text"], mask, rng
+                )
             if cfg.anneal_lr:
                 optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - step / cfg.total_steps)
             logits = policy(batch, heads=("logits",))["logits"]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from small_policy import small_policy
 
 import penguin_env  # noqa: F401  (registers the envs)
 from agents import MultimodalPolicy, PolicyConfig
@@ -35,16 +36,6 @@ def random_obs(space: spaces.Dict, batch: int, seed: int = 0) -> dict[str, np.nd
     return {"image": image, "text": text}
 
 
-SMALL = dict(
-    channels=16,
-    text_dim=32,
-    word_dim=16,
-    hidden=64,
-    out_channels=8,
-    grid=6,
-    vit_heads=2,
-    text_heads=2,
-)
 OPTIONS = [
     dict(image_encoder="cnn", text_encoder="gru", fusion="film"),
     dict(image_encoder="vit", text_encoder="gru", fusion="film"),
@@ -57,7 +48,7 @@ OPTIONS = [
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o.values()))
 def test_output_shapes(size: int, options: dict) -> None:
     space = obs_space(size)
-    policy = MultimodalPolicy(space, spaces.Discrete(5), PolicyConfig(**SMALL, **options))
+    policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy(**options))
     out = policy(random_obs(space, 3), heads=("logits", "value", "q", "features"))
     assert out["logits"].shape == (3, 5)
     assert out["value"].shape == (3,)
@@ -78,7 +69,7 @@ def test_default_network_on_real_env_at_224() -> None:
 def test_gradients_reach_every_parameter(options: dict) -> None:
     torch.manual_seed(0)
     space = obs_space(64)
-    policy = MultimodalPolicy(space, spaces.Discrete(5), PolicyConfig(**SMALL, **options))
+    policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy(**options))
     out = policy(random_obs(space, 4), heads=("logits", "value", "q"))
     (out["logits"].pow(2).sum() + out["value"].pow(2).sum() + out["q"].pow(2).sum()).backward()
     missing = [
@@ -91,7 +82,7 @@ def test_text_changes_the_output() -> None:
     """The instruction must matter (FiLM is wired in), not only the image."""
     torch.manual_seed(0)
     space = obs_space(64)
-    policy = MultimodalPolicy(space, spaces.Discrete(5), PolicyConfig(**SMALL))
+    policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy())
     obs = random_obs(space, 2)
     obs["image"][1] = obs["image"][0]
     out = policy(obs, heads=("features",))["features"]
@@ -103,7 +94,7 @@ def test_padding_after_the_instruction_is_ignored_by_both_text_encoders() -> Non
         torch.manual_seed(0)
         space = obs_space(64)
         policy = MultimodalPolicy(
-            space, spaces.Discrete(5), PolicyConfig(**SMALL, text_encoder=text_encoder)
+            space, spaces.Discrete(5), small_policy(text_encoder=text_encoder)
         )
         vec = policy.encoder.text_encoder(torch.tensor([[5, 6, 7, 0, 0, 0], [5, 6, 7, 0, 0, 0]]))
         short = policy.encoder.text_encoder(torch.tensor([[5, 6, 7]]))
@@ -112,10 +103,8 @@ def test_padding_after_the_instruction_is_ignored_by_both_text_encoders() -> Non
 
 def test_images_are_normalised_inside_and_channel_first_spaces_work() -> None:
     torch.manual_seed(0)
-    last = MultimodalPolicy(obs_space(64), spaces.Discrete(5), PolicyConfig(**SMALL))
-    first = MultimodalPolicy(
-        obs_space(64, channels_last=False), spaces.Discrete(5), PolicyConfig(**SMALL)
-    )
+    last = MultimodalPolicy(obs_space(64), spaces.Discrete(5), small_policy())
+    first = MultimodalPolicy(obs_space(64, channels_last=False), spaces.Discrete(5), small_policy())
     first.load_state_dict(last.state_dict())
     obs = random_obs(obs_space(64), 2)
     a = last(obs, heads=("logits",))["logits"]
@@ -129,7 +118,7 @@ def test_images_are_normalised_inside_and_channel_first_spaces_work() -> None:
 
 def test_act_single_and_batched_numpy_and_torch() -> None:
     space = obs_space(64)
-    policy = MultimodalPolicy(space, spaces.Discrete(5), PolicyConfig(**SMALL))
+    policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy())
     obs = random_obs(space, 4)
     batch = policy.act(obs)
     assert isinstance(batch, np.ndarray) and batch.shape == (4,) and batch.dtype == np.int64

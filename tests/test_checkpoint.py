@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from small_policy import small_policy
 
 import agents
 from agents import CheckpointMismatchError, MultimodalPolicy, PolicyConfig
 
-SMALL = PolicyConfig(
-    channels=16,
-    text_dim=32,
-    word_dim=16,
-    hidden=64,
-    out_channels=8,
-    grid=6,
-    vit_heads=2,
-    text_heads=2,
-)
+SMALL = small_policy()
 
 
 def obs_space(size: int = 64, vocab: int = 36) -> spaces.Dict:
@@ -45,7 +37,7 @@ def batch(size: int = 64) -> dict[str, np.ndarray]:
     "config",
     [
         SMALL,
-        PolicyConfig(**{**SMALL.to_dict(), "image_encoder": "vit", "text_encoder": "transformer"}),
+        small_policy(image_encoder="vit", text_encoder="transformer"),
     ],
 )
 def test_round_trip_gives_identical_outputs(tmp_path, config: PolicyConfig) -> None:
@@ -83,8 +75,8 @@ def test_load_into_another_trainers_policy(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (dict(config=PolicyConfig(**{**SMALL.to_dict(), "fusion": "concat"})), "config.fusion"),
-        (dict(config=PolicyConfig(**{**SMALL.to_dict(), "hidden": 32})), "config.hidden"),
+        (dict(config=small_policy(fusion="concat")), "config.fusion"),
+        (dict(config=small_policy(hidden=32)), "config.hidden"),
         (dict(obs=obs_space(size=96)), "observation_space.spaces.image.shape"),
         (dict(obs=obs_space(vocab=40)), "observation_space.spaces.text.high"),
         (dict(actions=spaces.Discrete(4)), "action_space.n"),

@@ -1,0 +1,142 @@
+"""Symmetry augmentation: the eight rotations and mirror images of a full-view observation.
+
+The rules look the same in every orientation of the room (moves, blocked diagonals, bearing
+sectors), so turning a whole full-view frame by a multiple of 90 degrees, or mirroring it,
+shows another valid game. Its optimal actions are the original ones, with LEFT and RIGHT
+swapped under a mirror (turning counter-clockwise becomes turning clockwise); a corner
+instruction names the image of its corner ("top left" turned a quarter counter-clockwise is
+"bottom left"). The penguin sprites are drawn so that turning a sprite turns its heading, so a
+transformed frame is pixel for pixel what the renderer draws for the transformed game; the tests
+check this against re-rendered transformed states.
+
+This multiplies the variety of a demonstration dataset by eight at no solver cost, and teaches
+the network that the same situation seen in another orientation calls for the same action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from penguin_env.config import make_config
+from penguin_env.core import Action
+from penguin_env.instructions import Tokenizer
+from penguin_env.render import PENGUIN, cell_size, sprites
+
+NUM_TRANSFORMS = 8
+"""Four quarter turns, each with and without a mirror image."""
+
+
+def symmetry_problem(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
+    """Why frames of this env configuration are *not* symmetric (None when they are).
+
+    Augmentation needs the top-down full view without the hint line, a frame whose black border
+    is the same width on every side, and penguin sprites that turn with their heading at this
+    cell size (true for the small cells of the default 64x64 frames; the tile lines and shading
+    of large cells are not symmetric).
+    """
+    config = make_config(env_id, dict(env_kwargs))
+    if config.view != "full":
+        return f"view={config.view!r}: an egocentric frame turned by 90 degrees is not an egocentric frame"
+    if config.hint:
+        return "hint=True: the hint line is not drawn symmetrically"
+    cells = config.size + 2
+    cell = cell_size(config.image_size, cells)
+    if (config.image_size - cell * cells) % 2:
+        return (
+            f"image_size={config.image_size} leaves an odd border around {cells} cells of {cell} pixels, "
+            "so the frame is off-centre by a pixel"
+        )
+    table = sprites(cell)
+    for code in range(len(table)):
+        if code < PENGUIN:
+            turned, mirrored = code, code
+        else:
+            base, heading = PENGUIN + 8 * ((code - PENGUIN) // 8), (code - PENGUIN) % 8
+            turned, mirrored = base + (heading + 2) % 8, base + (8 - heading) % 8
+        if not np.array_equal(np.rot90(table[code], k=-1), table[turned]) or not np.array_equal(
+            table[code][:, ::-1], table[mirrored]
+        ):
+            return f"the sprites of {cell}-pixel cells (image_size={config.image_size}, size={config.size}) are not symmetric"
+    return None
+
+
+class SymmetryAugment:
+    """Applies a random one of the eight symmetries to each sample of a batch.
+
+    Args:
+        tokenizer: the tokenizer that produced the ``text`` ids (to rewrite corner words).
+    """
+
+    def __init__(self, tokenizer: Tokenizer | None = None) -> None:
+        tokenizer = tokenizer or Tokenizer()
+        ids = {w: tokenizer.vocab.index(w) for w in ("top", "bottom", "left", "right")}
+        self.top, self.bottom, self.left, self.right = (
+            ids["top"],
+            ids["bottom"],
+            ids["left"],
+            ids["right"],
+        )
+
+    @staticmethod
+    def transform_corner(
+        right: torch.Tensor, bottom: torch.Tensor, mirror: bool, quarter_turns: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where corner ``(right, bottom)`` (bool tensors) goes: mirror left-right first, then
+        ``quarter_turns`` counter-clockwise quarter turns."""
+        if mirror:
+            right = ~right
+        for _ in range(quarter_turns % 4):
+            # A counter-clockwise turn takes (x, y) to (y, n - x): top left -> bottom left.
+            right, bottom = bottom, ~right
+        return right, bottom
+
+    def apply(
+        self,
+        image: torch.Tensor,
+        text: torch.Tensor,
+        mask: torch.Tensor,
+        mirror: bool,
+        quarter_turns: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One symmetry for a whole batch.
+
+        Args:
+            image: ``(B, S, S, 3)`` frames (channels last, as the env gives them).
+            text: ``(B, L)`` token ids.
+            mask: ``(B, A)`` optimal-action mask (or any per-action tensor).
+            mirror: mirror left-right first.
+            quarter_turns: then turn this many quarter turns counter-clockwise.
+        """
+        if mirror:
+            image = image.flip(2)
+            mask = mask[:, [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[1])]]
+        image = torch.rot90(image, quarter_turns % 4, dims=(1, 2))
+        is_vertical = (text == self.top) | (text == self.bottom)
+        is_horizontal = (text == self.left) | (text == self.right)
+        right = (text == self.right).any(dim=1, keepdim=True)
+        bottom = (text == self.bottom).any(dim=1, keepdim=True)
+        right, bottom = self.transform_corner(right, bottom, mirror, quarter_turns)
+        text = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
+        text = torch.where(is_horizontal, torch.where(right, self.right, self.left), text)
+        return image, text, mask
+
+    def __call__(
+        self,
+        image: torch.Tensor,
+        text: torch.Tensor,
+        mask: torch.Tensor,
+        rng: np.random.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Each sample gets one of the eight symmetries, drawn uniformly from ``rng``."""
+        which = torch.from_numpy(rng.integers(0, NUM_TRANSFORMS, image.shape[0]))
+        image, text, mask = image.clone(), text.clone(), mask.clone()
+        for g in range(NUM_TRANSFORMS):
+            rows = (which == g).nonzero().squeeze(1).to(image.device)
+            if rows.numel() == 0:
+                continue
+            out = self.apply(image[rows], text[rows], mask[rows], bool(g // 4), g % 4)
+            image[rows], text[rows], mask[rows] = out
+        return image, text, mask

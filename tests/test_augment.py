@@ -1,0 +1,185 @@
+"""Symmetry augmentation against re-rendered transformed games.
+
+The reference transforms the *game state* (wall grid, positions, heading, corner) and lets the
+renderer, the tokenizer and the solver produce the observation and optimal actions afresh;
+the augmentation only moves pixels, token ids and mask columns. They must agree exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, symmetry_problem
+from algorithms.bc import BCConfig, train_bc
+from fake_traces import solver
+from penguin_env.config import make_config
+from penguin_env.core import GameState, corner_cells
+from penguin_env.engine import BatchGame
+from penguin_env.instructions import Tokenizer, instruction
+from penguin_env.render import BatchRenderer
+
+TOKENIZER = Tokenizer()
+#: Frame sizes with an even border: 7 cells of 6 pixels in 44, 10 cells of 6 pixels in 64.
+SYMMETRIC_IMAGE_SIZE = {5: 44, 8: 64}
+
+
+def transform_state(state: GameState, mirror: bool, quarter_turns: int) -> GameState:
+    """The same games mirrored left-right, then turned counter-clockwise ``quarter_turns`` times."""
+    s = state.copy()
+    last = s.size - 1
+    if mirror:
+        s.walls = s.walls[:, :, ::-1].copy()
+        s.pos[:, 0] = last - s.pos[:, 0]
+        s.gold[..., 0] = last - s.gold[..., 0]
+        s.heading = (8 - s.heading) % 8
+        s.corner = (1 - s.corner % 2) + 2 * (s.corner // 2)
+    for _ in range(quarter_turns):
+        s.walls = np.rot90(s.walls, 1, axes=(1, 2)).copy()
+        x, y = s.pos[:, 0].copy(), s.pos[:, 1].copy()
+        s.pos[:, 0], s.pos[:, 1] = y, last - x
+        gx, gy = s.gold[..., 0].copy(), s.gold[..., 1].copy()
+        s.gold[..., 0], s.gold[..., 1] = gy, last - gx
+        s.heading = (s.heading - 2) % 8
+        right, bottom = s.corner % 2, s.corner // 2
+        s.corner = bottom + 2 * (1 - right)
+    return s
+
+
+def observe(state: GameState, image_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and token ids of ``state`` drawn from scratch."""
+    renderer = BatchRenderer(state.num, state.size, image_size)
+    renderer.render_full(state)
+    texts = [
+        instruction(int(t), int(p), int(c))
+        for t, p, c in zip(state.task, state.phrase, state.corner, strict=True)
+    ]
+    return renderer.observe(state), TOKENIZER.encode_batch(texts)
+
+
+def played_states(env_id: str, seed: int, num: int = 24, **kwargs) -> GameState:
+    """Games of ``env_id`` a few random moves into their episodes (none of them finished)."""
+    config = make_config(env_id, {"paraphrases": "all", **kwargs})
+    game = BatchGame(env_id, config, num=num)
+    rng = np.random.default_rng(seed)
+    game.reset(np.arange(num), seed, np.arange(num) + seed * num)
+    for _ in range(int(rng.integers(0, 6))):
+        game.step(rng.integers(0, 4, num))
+    state = game.state.take(np.arange(num))
+    return state.take(np.flatnonzero(solver.optimal_action_mask(state).any(axis=1)))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    env_id=st.sampled_from(["Penguin-Lang-v0", "Penguin-Walls-v0", "Penguin-Gold-v0"]),
+    seed=st.integers(0, 10_000),
+    transform=st.integers(0, NUM_TRANSFORMS - 1),
+    size=st.sampled_from([5, 8]),
+)
+def test_augmentation_equals_the_rendered_transformed_game(env_id, seed, transform, size) -> None:
+    image_size = SYMMETRIC_IMAGE_SIZE[size]
+    assert symmetry_problem(env_id, {"size": size, "image_size": image_size}) is None
+    state = played_states(env_id, seed, size=size)
+    mirror, turns = bool(transform // 4), transform % 4
+    image, text = observe(state, image_size)
+    mask = solver.optimal_action_mask(state)
+
+    got_image, got_text, got_mask = SymmetryAugment().apply(
+        torch.from_numpy(image), torch.from_numpy(text), torch.from_numpy(mask), mirror, turns
+    )
+    moved = transform_state(state, mirror, turns)
+    want_image, want_text = observe(moved, image_size)
+    np.testing.assert_array_equal(got_image.numpy(), want_image)
+    np.testing.assert_array_equal(got_text.numpy(), want_text)
+    np.testing.assert_array_equal(got_mask.numpy(), solver.optimal_action_mask(moved))
+
+
+def test_an_off_centre_frame_does_not_turn_into_a_rendered_frame() -> None:
+    # Why symmetry_problem refuses odd borders: 7 cells of 9 pixels leave one spare pixel in 64.
+    assert "odd border" in symmetry_problem("Penguin-Gold-v0", {"size": 5, "image_size": 64})
+    state = played_states("Penguin-Gold-v0", 1, size=5)
+    image, text = observe(state, 64)
+    mask = solver.optimal_action_mask(state)
+    got_image, _, _ = SymmetryAugment().apply(
+        torch.from_numpy(image), torch.from_numpy(text), torch.from_numpy(mask), False, 1
+    )
+    want_image, _ = observe(transform_state(state, False, 1), 64)
+    assert not np.array_equal(got_image.numpy(), want_image)
+
+
+def test_reference_transform_moves_corners_as_pictured() -> None:
+    # A quarter turn counter-clockwise takes the top left corner to the bottom left one.
+    state = played_states("Penguin-Lang-v0", 0, num=4)
+    state.corner[:] = 0
+    turned = transform_state(state, mirror=False, quarter_turns=1)
+    x, y = corner_cells(turned.corner, turned.size)
+    assert (x == 0).all() and (y == turned.size - 1).all()
+
+
+def test_random_symmetries_are_all_used_and_labels_follow() -> None:
+    state = played_states("Penguin-Lang-v0", 3, num=64)
+    image, text = observe(state)
+    mask = solver.optimal_action_mask(state)
+    rng = np.random.default_rng(0)
+    out_image, _, out_mask = SymmetryAugment()(
+        torch.from_numpy(image), torch.from_numpy(text), torch.from_numpy(mask), rng
+    )
+    # Each output row is one of the eight transforms of its input row.
+    seen = set()
+    for i in range(len(image)):
+        matches = [
+            g
+            for g in range(NUM_TRANSFORMS)
+            if torch.equal(
+                SymmetryAugment().apply(
+                    torch.from_numpy(image[i : i + 1]),
+                    torch.from_numpy(text[i : i + 1]),
+                    torch.from_numpy(mask[i : i + 1]),
+                    bool(g // 4),
+                    g % 4,
+                )[0],
+                out_image[i : i + 1],
+            )
+        ]
+        assert matches, f"row {i} is not a symmetric image of its input"
+        seen.update(matches)
+        # Mirrors swap LEFT and RIGHT; every transform keeps the number of optimal actions.
+        assert out_mask[i].sum() == mask[i].sum()
+    assert len(seen) == NUM_TRANSFORMS
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, reason",
+    [
+        ("Penguin-Gold-v0", {"view": "ego"}, "egocentric"),
+        ("Penguin-Gold-v0", {"hint": True}, "hint"),
+        ("Penguin-Gold-v0", {"size": 8, "image_size": 224}, "sprites"),
+        ("Penguin-Gold-v0", {"size": 5, "image_size": 64}, "odd border"),
+    ],
+)
+def test_asymmetric_frames_are_named(env_id, kwargs, reason) -> None:
+    problem = symmetry_problem(env_id, kwargs)
+    assert problem is not None and reason in problem
+
+
+def test_default_frames_are_symmetric() -> None:
+    for env_id in ("Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"):
+        assert symmetry_problem(env_id, {}) is None
+
+
+def test_bc_refuses_forced_augmentation_of_asymmetric_frames(tmp_path) -> None:
+    config = BCConfig(
+        env_id="Penguin-Bare-v0",
+        env_kwargs={"view": "ego"},
+        augment="on",
+        runs_dir=str(tmp_path),
+        run_name="x",
+        progress=False,
+    )
+    with pytest.raises(ValueError, match="egocentric"):
+        train_bc(config)
+    with pytest.raises(ValueError, match="augment must be"):
+        train_bc(BCConfig(augment="yes", runs_dir=str(tmp_path), run_name="y", progress=False))
