@@ -61,7 +61,7 @@ class BCConfig:
     """Instruction phrasings seen in training."""
     dataset: str | None = None
     """Path of a solver-trace dataset (``fake_traces.load``); None generates demonstrations here."""
-    data_steps: int = 40_000
+    data_steps: int = 200_000
     """Demonstration steps generated when ``dataset`` is None."""
     expert_epsilon: float = 0.1
     """Probability of a random action while generating demonstrations (the solver recovers,
@@ -72,7 +72,7 @@ class BCConfig:
     """Gradient steps over the whole run (all DAgger phases)."""
     dagger_rounds: int = 2
     """DAgger rounds; the run is split into ``dagger_rounds + 1`` equal training phases."""
-    dagger_steps: int = 10_000
+    dagger_steps: int = 20_000
     """Policy steps collected (and labelled by the solver) per DAgger round."""
     dagger_epsilon: float = 0.05
     """Probability of a random action in DAgger rollouts (the policy acts greedily otherwise)."""
@@ -107,6 +107,10 @@ class BCConfig:
     """First held-out level id (beyond every training level)."""
     eval_paraphrases: str = "test"
     """Instruction phrasings at evaluation (``"test"``: never seen in training)."""
+    eval_deterministic: bool = False
+    """Greedy actions at evaluation instead of sampled ones. The targets spread probability over
+    every optimal action, so the cloned policy is meant to be sampled; greedy actions break ties
+    the same way every time, and a rare wrong one can then repeat in a cycle until the time limit."""
     log_every: int = 50
     """Gradient steps between TensorBoard dumps."""
     checkpoint_every: int = 1_000
@@ -398,7 +402,12 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
     def held_out_eval(num_episodes: int) -> EvalResult:
         nonlocal last_success, best_success
         result = evaluate(
-            policy, cfg.env_id, cfg.heldout(num_episodes), num_episodes, seed=cfg.seed
+            policy,
+            cfg.env_id,
+            cfg.heldout(num_episodes),
+            num_episodes,
+            seed=cfg.seed,
+            deterministic=cfg.eval_deterministic,
         )
         logger.record_dict(result.scalars())
         row = {

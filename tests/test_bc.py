@@ -79,10 +79,9 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     assert {"config.json", "eval.csv", "checkpoints", "data"} <= files
     policy = agents.load(result.run_dir / "checkpoints" / "final.pt")
     assert agents.read(result.run_dir / "checkpoints" / "final.pt")["trainer"] == "bc"
-    assert (
-        evaluate(policy, "Penguin-Bare-v0", heldout, 100).success_rate
-        == result.final_eval.success_rate
-    )
+    # The run evaluates the sampled policy with its seed; the saved policy reproduces it.
+    again = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, deterministic=False)
+    assert again.success_rate == result.final_eval.success_rate
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path) -> None:
