@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import time
@@ -218,7 +219,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         rows.sort(key=lambda r: list(PRESETS).index(r["env_id"]))
         write_report(
-            rows, args.out, f"torch threads: {args.threads}; machine shared with other jobs."
+            rows,
+            args.out,
+            f"torch threads: {args.threads}; {os.cpu_count()} CPU cores; {time.strftime('%Y-%m-%d')}.",
         )
 
 

@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{config.env_id}: held-out success {final.success_rate:.1%}, SPL {final.spl:.3f}, "
         f"mean return {final.mean_return:.2f}, mean length {final.mean_length:.1f} "
-        f"({final.num_episodes} levels from id {config.heldout_start_level}, {config.eval_paraphrases} paraphrases)"
+        f"({final.num_episodes} levels from id {config.heldout_start_level}, {config.eval_paraphrases} paraphrases, "
+        f"{'greedy' if config.eval_deterministic else 'sampled'} actions)"
     )
     print(
         f"{result.steps} gradient steps on {result.data_steps} labelled steps in {result.wall_time / 60:.1f} min; "

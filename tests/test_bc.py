@@ -10,8 +10,9 @@ import torch
 
 import agents
 from agents import PolicyConfig
-from algorithms.bc import BCConfig, LabelledSteps, bc_loss, train_bc
+from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train_bc
 from algorithms.evaluation import evaluate
+from algorithms.logger import EpisodeStats
 
 SMALL = PolicyConfig(channels=16, text_dim=32, word_dim=16, hidden=64, out_channels=8, grid=5)
 TINY_ENV = {"size": 4, "image_size": 24, "radius": 2}
@@ -133,3 +134,16 @@ def test_bc_from_a_fixed_trace_file(tmp_path) -> None:
         )
     )
     assert result.steps == 40 and result.data_steps == ds.num_steps
+
+
+def test_random_detours_never_stop() -> None:
+    # Lang games end early only through STOP (face and corner tasks) or by collecting the gold.
+    # With every action random, an episode that ends before the time limit without success
+    # would mean a random STOP.
+    env_kwargs = {"size": 4, "image_size": 24, "num_levels": 200}
+    stats = EpisodeStats(8, window=10_000, next_step_autoreset=False)
+    data = collect("Penguin-Lang-v0", env_kwargs, 8, 2_000, 0, 1.0, None, stats)
+    assert len(data) > 0 and stats.episodes > 0
+    max_steps = 4 * 4 * 4
+    early = [s for s, n in zip(stats.successes, stats.lengths, strict=True) if n < max_steps]
+    assert early and all(early), "a random detour ended an episode with STOP"
