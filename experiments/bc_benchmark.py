@@ -1,6 +1,7 @@
 """The behaviour-cloning learning targets, measured.
 
-Targets (500 held-out levels, test paraphrases, 2 CPU cores):
+Targets (500 held-out levels, test paraphrases, 2 CPU cores; success of the cloned policy
+sampled, with greedy success and SPL reported next to it):
 
 - ``Penguin-Bare-v0`` (gold anywhere): >= 95% success within 15 minutes;
 - ``Penguin-Gold-v0``: >= 90% success within 15 minutes;
