@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from penguin_env.config import make_config
-from penguin_env.core import Action
+from penguin_env.core import NUM_HEADINGS, Action
 from penguin_env.instructions import Tokenizer
-from penguin_env.render import PENGUIN, cell_size, sprites
+from penguin_env.render import PENGUIN, PENGUIN_ON_GOLD, BatchRenderer
 
 NUM_TRANSFORMS = 8
 """Four quarter turns, each with and without a mirror image."""
@@ -42,24 +42,29 @@ def symmetry_problem(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
         return f"view={config.view!r}: an egocentric frame turned by 90 degrees is not an egocentric frame"
     if config.hint:
         return "hint=True: the hint line is not drawn symmetrically"
-    cells = config.size + 2
-    cell = cell_size(config.image_size, cells)
-    if (config.image_size - cell * cells) % 2:
+    # The renderer's own layout (cells, cell size, border), so the check cannot drift from it.
+    layout = BatchRenderer(1, config.size, config.image_size)
+    if layout.image_size - 2 * layout.pad != layout.cell * layout.cells:
         return (
-            f"image_size={config.image_size} leaves an odd border around {cells} cells of {cell} pixels, "
-            "so the frame is off-centre by a pixel"
+            f"image_size={config.image_size} leaves an odd border around {layout.cells} cells of "
+            f"{layout.cell} pixels, so the frame is off-centre by a pixel"
         )
-    table = sprites(cell)
+    table = layout.sprites
     for code in range(len(table)):
         if code < PENGUIN:
             turned, mirrored = code, code
         else:
-            base, heading = PENGUIN + 8 * ((code - PENGUIN) // 8), (code - PENGUIN) % 8
-            turned, mirrored = base + (heading + 2) % 8, base + (8 - heading) % 8
+            first = PENGUIN if code < PENGUIN_ON_GOLD else PENGUIN_ON_GOLD
+            heading = code - first
+            turned = first + (heading + 2) % NUM_HEADINGS
+            mirrored = first + (NUM_HEADINGS - heading) % NUM_HEADINGS
         if not np.array_equal(np.rot90(table[code], k=-1), table[turned]) or not np.array_equal(
             table[code][:, ::-1], table[mirrored]
         ):
-            return f"the sprites of {cell}-pixel cells (image_size={config.image_size}, size={config.size}) are not symmetric"
+            return (
+                f"the sprites of {layout.cell}-pixel cells (image_size={config.image_size}, "
+                f"size={config.size}) are not symmetric"
+            )
     return None
 
 
@@ -72,12 +77,8 @@ class SymmetryAugment:
 
     def __init__(self, tokenizer: Tokenizer | None = None) -> None:
         tokenizer = tokenizer or Tokenizer()
-        ids = {w: tokenizer.vocab.index(w) for w in ("top", "bottom", "left", "right")}
         self.top, self.bottom, self.left, self.right = (
-            ids["top"],
-            ids["bottom"],
-            ids["left"],
-            ids["right"],
+            tokenizer.vocab.index(word) for word in ("top", "bottom", "left", "right")
         )
 
     @staticmethod

@@ -124,7 +124,8 @@ def test_random_symmetries_are_all_used_and_labels_follow() -> None:
     image, text = observe(state)
     mask = solver.optimal_action_mask(state)
     rng = np.random.default_rng(0)
-    out_image, _, out_mask = SymmetryAugment()(
+    augment = SymmetryAugment()
+    out_image, _, out_mask = augment(
         torch.from_numpy(image), torch.from_numpy(text), torch.from_numpy(mask), rng
     )
     # Each output row is one of the eight transforms of its input row.
@@ -134,7 +135,7 @@ def test_random_symmetries_are_all_used_and_labels_follow() -> None:
             g
             for g in range(NUM_TRANSFORMS)
             if torch.equal(
-                SymmetryAugment().apply(
+                augment.apply(
                     torch.from_numpy(image[i : i + 1]),
                     torch.from_numpy(text[i : i + 1]),
                     torch.from_numpy(mask[i : i + 1]),
