@@ -36,7 +36,11 @@ from agents.network import MultimodalPolicy
 from agents.spaces import space_differences, space_from_dict, space_to_dict
 
 FORMAT = "penguin-policy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Architecture fields added in format version 2, with the values every version-1 checkpoint
+#: was built with (the ``"wide"`` preset's): old files load as the network they were.
+V1_CONFIG_FIELDS = {"cnn_stem": "conv", "cnn_layers": 1, "film_kernel": 3, "trunk_norm": False}
 
 
 class CheckpointMismatchError(ValueError):
@@ -132,6 +136,9 @@ def read(path: str | os.PathLike, device: str | torch.device | None = None) -> d
             f"{path} has checkpoint format version {data['format_version']}, newer than this code's "
             f"{FORMAT_VERSION}; upgrade penguin-rl to read it"
         )
+    if int(data.get("format_version", 0)) < 2:
+        data["config"] = {**V1_CONFIG_FIELDS, **data["config"]}
+        data["format_version"] = FORMAT_VERSION
     return data
 
 

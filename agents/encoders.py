@@ -20,35 +20,108 @@ def _transformer(dim: int, heads: int, layers: int) -> nn.TransformerEncoder:
     )
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
-class CNNEncoder(nn.Module):
-    """Strided 3x3 convolutions, then adaptive average pooling to a ``grid`` x ``grid`` map.
 
-    Two stride-2 layers bring a 64x64 image (about 6 pixels per cell) to 16x16 before pooling,
-    fine enough to keep every cell apart; a 224x224 image goes through the same layers.
+def centred_pixels(image: torch.Tensor, channels_last: bool, scale: float) -> torch.Tensor:
+    """``(B, 3, S, S)`` float32 pixels ``(value * scale - 0.5) * 4`` from a raw image batch.
+
+    ``scale`` is 1/255 for uint8 images and 1 for images already in [0, 1]. Centred, unit-scale
+    inputs: with raw [0, 1] pixels (a bright floor) training stalls longer.
+    """
+    if channels_last:
+        image = image.permute(0, 3, 1, 2)
+    return image.float().mul(4.0 * scale).sub_(2.0)
+
+
+def patch_geometry(image_size: int, grid: int) -> tuple[int, int, int]:
+    """``(patch, margin_low, margin_high)`` of a ``grid`` x ``grid`` patch stem on a square image.
+
+    Patches are ``image_size // grid`` pixels; the leftover pixels are split between the two
+    sides (more on the high side), as the renderer centres its cells, so when ``grid`` equals
+    the rendered cells per side each patch is exactly one cell.
+    """
+    patch = image_size // grid
+    if patch < 1:
+        raise ValueError(
+            f"a {grid}x{grid} patch stem needs images of at least {grid} pixels, got {image_size}; "
+            "use a smaller PolicyConfig.grid or larger images"
+        )
+    leftover = image_size - patch * grid
+    return patch, leftover // 2, leftover - leftover // 2
+
+
+class PatchStem(nn.Module):
+    """Non-overlapping ``patch`` x ``patch`` patches of the centred ``grid`` x ``grid`` area, each
+    mapped by one linear layer and a ReLU (a convolution with kernel = stride = patch).
+
+    It reads the raw image (uint8 or [0, 1] floats, channels last or first) and folds the pixel
+    normalisation into the layer, so the full-resolution image is never converted to floats:
+    only the gathered patches are. On a CPU that, and a matrix product in place of a strided
+    convolution, make it several times cheaper than a convolutional stem. The output map is
+    channels-last in memory, which the layers after it run faster on.
     """
 
-    def __init__(self, config: PolicyConfig) -> None:
+    def __init__(self, image_size: int, grid: int, channels: int) -> None:
+        super().__init__()
+        self.grid = grid
+        self.patch, self.low, self.high = patch_geometry(image_size, grid)
+        self.proj = nn.Linear(3 * self.patch * self.patch, channels)
+
+    def forward(self, image: torch.Tensor, channels_last: bool, scale: float) -> torch.Tensor:
+        """Raw ``image`` ``(B, S, S, 3)`` or ``(B, 3, S, S)``; pixels are read as
+        ``(value * scale - 0.5) * 4`` (centred, as the other stems see them).
+        Returns ``(B, channels, grid, grid)``."""
+        g, p, lo = self.grid, self.patch, self.low
+        if not channels_last:
+            image = image.permute(0, 2, 3, 1)  # a view; the gather below copies once
+        b, s = image.shape[0], image.shape[1]
+        x = image[:, lo : s - self.high, lo : s - self.high]
+        x = x.reshape(b, g, p, g, p, 3).permute(0, 1, 3, 2, 4, 5).reshape(b, g * g, p * p * 3)
+        weight = self.proj.weight * (4.0 * scale)
+        bias = self.proj.bias - 2.0 * self.proj.weight.sum(dim=1)
+        x = torch.relu(nn.functional.linear(x.float(), weight, bias))  # (B, G*G, C)
+        return x.view(b, g, g, -1).permute(0, 3, 1, 2)
+
+
+class CNNEncoder(nn.Module):
+    """A stem to a ``grid`` x ``grid`` map, then ``cnn_layers`` 3x3 convolutions on it.
+
+    ``cnn_stem="patch"``: one convolution with kernel = stride = ``image_size // grid`` over the
+    centred patches (a patch embedding; with ``grid`` = rendered cells per side it sees each
+    cell's sprite once, which is what makes it several times cheaper than convolving at full
+    resolution). ``cnn_stem="conv"``: stride-2 3x3 convolutions at full resolution, then
+    adaptive average pooling to ``grid``.
+    """
+
+    def __init__(self, config: PolicyConfig, image_size: int) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = 3
-        for i in range(config.cnn_stem_layers):
-            out = (
-                config.channels
-                if i == config.cnn_stem_layers - 1
-                else max(config.channels // 2, 16)
-            )
-            layers += [nn.Conv2d(width, out, 3, stride=2, padding=1), nn.ReLU()]
-            width = out
-        layers += [
-            nn.AdaptiveAvgPool2d(config.grid),
-            nn.Conv2d(width, config.channels, 3, padding=1),
-            nn.ReLU(),
-        ]
+        self.stem: PatchStem | None = None
+        if config.cnn_stem == "patch":
+            self.stem = PatchStem(image_size, config.grid, config.channels)
+            width = config.channels
+        else:
+            for i in range(config.cnn_stem_layers):
+                out = (
+                    config.channels
+                    if i == config.cnn_stem_layers - 1
+                    else max(config.channels // 2, 16)
+                )
+                layers += [nn.Conv2d(width, out, 3, stride=2, padding=1), nn.ReLU()]
+                width = out
+            layers.append(nn.AdaptiveAvgPool2d(config.grid))
+        for _ in range(config.cnn_layers):
+            layers += [nn.Conv2d(width, config.channels, 3, padding=1), nn.ReLU()]
+            width = config.channels
+        if width != config.channels:  # no conv after the stem: project to the map's width
+            layers += [nn.Conv2d(width, config.channels, 1), nn.ReLU()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """``image``: ``(B, 3, S, S)`` floats in [0, 1]."""
-        return self.net(image)
+    def forward(self, image: torch.Tensor, channels_last: bool, scale: float) -> torch.Tensor:
+        """Raw image batch -> ``(B, channels, grid, grid)`` (see :func:`centred_pixels`)."""
+        if self.stem is not None:
+            return self.net(self.stem(image, channels_last, scale))
+        return self.net(centred_pixels(image, channels_last, scale))
 
 
 class PatchEncoder(nn.Module):
@@ -69,12 +142,33 @@ class PatchEncoder(nn.Module):
         self.transformer = _transformer(config.channels, config.vit_heads, config.vit_layers)
         self.norm = nn.LayerNorm(config.channels)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        tokens = self.pool(self.embed(image))  # (B, C, G, G)
+    def forward(self, image: torch.Tensor, channels_last: bool, scale: float) -> torch.Tensor:
+        """Raw image batch -> ``(B, channels, grid, grid)`` (see :func:`centred_pixels`)."""
+        tokens = self.pool(self.embed(centred_pixels(image, channels_last, scale)))
         b, c, g, _ = tokens.shape
         seq = tokens.flatten(2).transpose(1, 2) + self.position
         seq = self.norm(self.transformer(seq))
         return seq.transpose(1, 2).reshape(b, c, g, g)
+
+
+class BagOfWordsTextEncoder(nn.Module):
+    """Mean of the real tokens' embeddings, then a linear layer and ReLU.
+
+    Word order is ignored: in this closed grammar the words alone name the task, the corner
+    and "away", and an order-free encoder carries over to test phrasings that reorder them.
+    It costs a fraction of a GRU, whose per-token recurrence dominates a small network on a CPU.
+    """
+
+    def __init__(self, config: PolicyConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, config.word_dim, padding_idx=0)
+        self.proj = nn.Linear(config.word_dim, config.text_dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens``: ``(B, L)`` int64 ids, 0 = padding."""
+        real = (tokens != 0).unsqueeze(-1).float()
+        mean = (self.embed(tokens) * real).sum(dim=1) / real.sum(dim=1).clamp(min=1.0)
+        return torch.relu(self.proj(mean))
 
 
 class GRUTextEncoder(nn.Module):
@@ -118,11 +212,15 @@ class TransformerTextEncoder(nn.Module):
 
 def make_image_encoder(config: PolicyConfig, image_size: int) -> nn.Module:
     """The image encoder named by ``config.image_encoder``."""
-    return CNNEncoder(config) if config.image_encoder == "cnn" else PatchEncoder(config, image_size)
+    if config.image_encoder == "cnn":
+        return CNNEncoder(config, image_size)
+    return PatchEncoder(config, image_size)
 
 
 def make_text_encoder(config: PolicyConfig, vocab_size: int, max_length: int) -> nn.Module:
     """The text encoder named by ``config.text_encoder``."""
+    if config.text_encoder == "bow":
+        return BagOfWordsTextEncoder(config, vocab_size)
     if config.text_encoder == "gru":
         return GRUTextEncoder(config, vocab_size)
     return TransformerTextEncoder(config, vocab_size, max_length)

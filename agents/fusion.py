@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from agents.config import PolicyConfig
@@ -15,25 +16,35 @@ class FiLMBlock(nn.Module):
     (the text predicts ``gamma - 1``) so a fresh block is a plain residual conv.
     """
 
-    def __init__(self, channels: int, text_dim: int) -> None:
+    def __init__(self, channels: int, text_dim: int, kernel: int = 3) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
         self.film = nn.Linear(text_dim, 2 * channels)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.film(text).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         return x + torch.relu((1 + gamma) * self.conv(x) + beta)
 
+    def forward_tokens(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The same block for a 1x1 kernel on ``(B, cells, C)`` tokens (a linear layer)."""
+        gamma, beta = self.film(text).unsqueeze(1).chunk(2, dim=2)
+        h = F.linear(x, self.conv.weight.flatten(1), self.conv.bias)
+        return x + torch.relu(torch.addcmul(beta, 1 + gamma, h))
+
 
 class ResBlock(nn.Module):
     """``x + relu(conv(x))``: the concat fusion's counterpart of :class:`FiLMBlock`."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, kernel: int = 3) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return x + torch.relu(self.conv(x))
+
+    def forward_tokens(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The same block for a 1x1 kernel on ``(B, cells, C)`` tokens (a linear layer)."""
+        return x + torch.relu(F.linear(x, self.conv.weight.flatten(1), self.conv.bias))
 
 
 class Fusion(nn.Module):
@@ -42,28 +53,46 @@ class Fusion(nn.Module):
     ``film``: residual FiLM blocks condition the map on the text, then the map is flattened
     (keeping where things are, which a global pool would lose) into the trunk.
     ``concat``: residual conv blocks, flatten, concatenate the text vector, then the trunk.
+
+    With 1x1 kernels (``film_kernel=1``) the blocks run as linear layers on ``(B, cells, C)``
+    tokens, which is the image map's own channels-last memory layout after the patch stem: no
+    copies, and the flatten into the trunk is cell-major (each cell's channels together).
     """
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
         self.mode = config.fusion
+        self.pointwise = config.film_kernel == 1
         c = config.channels
         if self.mode == "film":
             self.blocks = nn.ModuleList(
-                FiLMBlock(c, config.text_dim) for _ in range(config.film_blocks)
+                FiLMBlock(c, config.text_dim, config.film_kernel) for _ in range(config.film_blocks)
             )
         else:
-            self.blocks = nn.ModuleList(ResBlock(c) for _ in range(config.film_blocks))
+            self.blocks = nn.ModuleList(
+                ResBlock(c, config.film_kernel) for _ in range(config.film_blocks)
+            )
         self.squeeze = nn.Sequential(nn.Conv2d(c, config.out_channels, 1), nn.ReLU())
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
+        # The residual blocks let the map's scale grow with depth and training; normalising
+        # the flattened map keeps the trunk's ReLUs from being pushed off (see PolicyConfig).
+        self.trunk_norm = nn.LayerNorm(flat + extra) if config.trunk_norm else nn.Identity()
         self.trunk = nn.Sequential(nn.Linear(flat + extra, config.hidden), nn.ReLU())
 
     def forward(self, image_map: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        x = image_map
-        for block in self.blocks:
-            x = block(x, text)
-        x = self.squeeze(x).flatten(1)
+        if self.pointwise:
+            b, c = image_map.shape[:2]
+            x = image_map.permute(0, 2, 3, 1).reshape(b, -1, c)  # free for a channels-last map
+            for block in self.blocks:
+                x = block.forward_tokens(x, text)
+            squeeze = self.squeeze[0]
+            x = torch.relu(F.linear(x, squeeze.weight.flatten(1), squeeze.bias)).flatten(1)
+        else:
+            x = image_map
+            for block in self.blocks:
+                x = block(x, text)
+            x = self.squeeze(x).flatten(1)
         if self.mode == "concat":
             x = torch.cat([x, text], dim=1)
-        return self.trunk(x)
+        return self.trunk(self.trunk_norm(x))

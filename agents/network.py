@@ -29,6 +29,13 @@ def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
                 nn.init.zeros_(m.bias)
 
 
+def _unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(unique keys, index of one row per unique key, inverse)`` of a 1-D integer tensor."""
+    unique, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(len(keys), device=keys.device))
+    return unique, first, inverse
+
+
 class MultimodalEncoder(nn.Module):
     """Image encoder + text encoder + fusion: observations -> ``(B, config.hidden)`` features.
 
@@ -46,17 +53,14 @@ class MultimodalEncoder(nn.Module):
         self.fusion = Fusion(config)
         orthogonal_init(self)
 
-    def preprocess_image(self, image: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, S, S)`` float32, centred, from a batch of images as the space describes them (uint8 or [0, 1])."""
+    def check_image(self, image: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The image batch as given and the scale that maps its values to [0, 1]
+        (1/255 for uint8, 1 for floats); the encoders normalise it themselves."""
         if image.dim() != 4:
             raise ValueError(
                 f"expected a batch of images (B, S, S, 3) or (B, 3, S, S), got shape {tuple(image.shape)}"
             )
-        if self.layout.channels_last:
-            image = image.permute(0, 3, 1, 2)
-        image = image.float().div_(255.0) if image.dtype == torch.uint8 else image.float()
-        # Centred, unit-scale inputs: with raw [0, 1] pixels (a bright floor) training stalls longer.
-        return (image - 0.5) * 4.0
+        return image, (1.0 / 255.0 if image.dtype == torch.uint8 else 1.0)
 
     def preprocess_text(self, text: torch.Tensor) -> torch.Tensor:
         if text.dim() != 2:
@@ -66,8 +70,28 @@ class MultimodalEncoder(nn.Module):
         return text.long().clamp_(0, self.layout.vocab_size - 1)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        image_map = self.image_encoder(self.preprocess_image(image))
-        return self.fusion(image_map, self.text_encoder(self.preprocess_text(text)))
+        image, scale = self.check_image(image)
+        image_map = self.image_encoder(image, self.layout.channels_last, scale)
+        return self.fusion(image_map, self.encode_text(self.preprocess_text(text)))
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Instruction vectors ``(B, text_dim)``, each distinct instruction encoded once.
+
+        A batch holds few distinct instructions (tens at most, from a closed grammar), and
+        the recurrent text encoder is sequential over tokens, so encoding the distinct rows
+        and gathering is exact (same values, same gradients) and many times cheaper.
+        """
+        vocab, length = self.layout.vocab_size, tokens.shape[1]
+        if length * math.log2(max(vocab, 2)) < 62:
+            # One exact integer key per row (the ids as digits in base ``vocab``): a 1-D unique
+            # is far cheaper than torch.unique(dim=0), which compares rows one by one.
+            digits = torch.tensor(
+                [vocab**i for i in range(length - 1, -1, -1)], dtype=torch.int64, device=tokens.device
+            )
+            _, first, inverse = _unique_rows(tokens @ digits)
+            return self.text_encoder(tokens[first])[inverse]
+        unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+        return self.text_encoder(unique)[inverse]
 
 
 class MultimodalPolicy(nn.Module):

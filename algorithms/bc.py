@@ -16,10 +16,8 @@ Run it from the command line with ``python -m experiments.train_bc``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,13 @@ import torch
 import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
-import agents
-from agents import MultimodalPolicy, PolicyConfig
+from agents import MultimodalPolicy
 from algorithms.augment import SymmetryAugment, symmetry_problem
-from algorithms.device import select_device
-from algorithms.envs import HELDOUT_START_LEVEL, HeldOut, check_disjoint, make_vec_env
-from algorithms.evaluation import EvalResult, evaluate
+from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, need
+from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
-from algorithms.logger import EpisodeStats, Logger
+from algorithms.logger import EpisodeStats
 from algorithms.progress import Progress
-from algorithms.run_dir import RunDir
-from algorithms.seeding import rng_state, seed_everything, set_rng_state
 from fake_traces import solver
 from penguin_env.core import Action
 
@@ -46,22 +40,14 @@ NUM_ACTIONS = 5
 
 
 @dataclass
-class BCConfig:
-    """Behaviour cloning (+ DAgger) hyper-parameters."""
+class BCConfig(TrainerConfig):
+    """Behaviour cloning (+ DAgger) hyper-parameters (plus every :class:`TrainerConfig` field)."""
 
     env_id: str = "Penguin-Gold-v0"
     """Registered Penguin env id."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Extra env keyword arguments (``size``, ``image_size``, ``radius``, ...) for training and evaluation."""
-    num_levels: int = 100_000
-    """Training plays levels ``start_level .. start_level + num_levels - 1``."""
-    start_level: int = 0
-    """First training level id."""
-    paraphrases: str = "train"
-    """Instruction phrasings seen in training."""
     dataset: str | None = None
     """Path of a solver-trace dataset (``fake_traces.load``); None generates demonstrations here."""
-    data_steps: int = 200_000
+    data_steps: int = 160_000
     """Demonstration steps generated when ``dataset`` is None."""
     expert_epsilon: float = 0.1
     """Probability of a random action while generating demonstrations (the solver recovers,
@@ -78,10 +64,15 @@ class BCConfig:
     """Probability of a random action in DAgger rollouts (the policy acts greedily otherwise)."""
     batch_size: int = 128
     """Minibatch size."""
-    learning_rate: float = 3e-3
-    """Adam learning rate."""
+    learning_rate: float = 1e-3
+    """Adam learning rate (peak, after warm-up)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over ``total_steps``."""
+    warmup_steps: int = 200
+    """Raise the learning rate linearly from 0 over the first steps. Adam moves every weight by
+    about the learning rate from the first step, however small its gradient; early on every
+    sample pushes the same way (towards the commonest action), so without warm-up a trunk unit
+    with a large fan-in shifts for every input at once and most switch off (a flat start)."""
     weight_decay: float = 0.0
     """Adam weight decay (L2)."""
     max_grad_norm: float = 1.0
@@ -96,105 +87,152 @@ class BCConfig:
     class_balance: bool = False
     """Weight samples by the inverse frequency of their target actions."""
     max_dataset_steps: int = 300_000
-    """Keep at most this many labelled steps (the oldest go first); bounds memory (12 kB a step at 64x64)."""
+    """Keep at most this many labelled steps (the oldest go first); bounds memory (12 kB a step
+    at 64x64). The data lives in arrays of ``min(max_dataset_steps, data_steps + dagger_rounds
+    * dagger_steps)`` rows allocated once."""
     eval_every: int = 1_000
     """Gradient steps between held-out evaluations (0: only at the end)."""
-    eval_episodes: int = 200
-    """Held-out levels per periodic evaluation."""
-    final_eval_episodes: int = 500
-    """Held-out levels of the final evaluation."""
-    heldout_start_level: int = HELDOUT_START_LEVEL
-    """First held-out level id (beyond every training level)."""
-    eval_paraphrases: str = "test"
-    """Instruction phrasings at evaluation (``"test"``: never seen in training)."""
-    eval_deterministic: bool = False
-    """Greedy actions at evaluation instead of sampled ones. The targets spread probability over
-    every optimal action, so the cloned policy is meant to be sampled; greedy actions break ties
-    the same way every time, and a rare wrong one can then repeat in a cycle until the time limit."""
     log_every: int = 50
     """Gradient steps between TensorBoard dumps."""
     checkpoint_every: int = 1_000
     """Gradient steps between resume checkpoints (also written on Ctrl-C and at the end)."""
-    seed: int = 0
-    """Seed of everything (data, minibatches, initial weights, rollouts)."""
-    device: str = "auto"
-    """``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``."""
-    runs_dir: str = "runs"
-    """Parent directory of run directories."""
-    run_name: str | None = None
-    """Run directory name; None makes ``bc-<env>-<time>``."""
-    resume: bool = False
-    """Continue the run in ``runs_dir/run_name`` from its last checkpoint."""
-    progress: bool = True
-    """Show a progress bar."""
-    tensorboard: bool = True
-    """Write TensorBoard event files into the run directory."""
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    """Network architecture."""
 
-    def train_env_kwargs(self) -> dict[str, Any]:
-        return {
-            **self.env_kwargs,
-            "num_levels": self.num_levels,
-            "start_level": self.start_level,
-            "paraphrases": self.paraphrases,
-        }
-
-    def heldout(self, num_episodes: int) -> dict[str, Any]:
-        return HeldOut(self.heldout_start_level, num_episodes, self.eval_paraphrases).env_kwargs(
-            self.env_kwargs
+    def validate(self) -> None:
+        super().validate()
+        for name in ("total_steps", "num_envs", "batch_size", "max_dataset_steps"):
+            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("dagger_rounds", "dagger_steps", "log_every", "warmup_steps"):
+            need(int(getattr(self, name)) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        need(
+            self.dataset is not None or self.data_steps >= 1,
+            f"data_steps must be >= 1 when no dataset is given, got {self.data_steps!r}",
         )
+        if self.dataset is not None and not Path(self.dataset).is_file():
+            raise FileNotFoundError(
+                f"dataset: no trace file at {self.dataset}; make one with fake_traces.generate "
+                "or leave dataset unset to generate demonstrations"
+            )
+        for name in ("expert_epsilon", "dagger_epsilon", "label_smoothing"):
+            value = getattr(self, name)
+            need(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
+        need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
+        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        augment_problem(self.env_id, self.env_kwargs, self.augment)
+
+    @classmethod
+    def for_env(cls, env_id: str, **changes: Any) -> BCConfig:
+        """The settings with which behaviour cloning reaches its benchmark target on ``env_id``
+        (:data:`ENV_PRESETS`), with ``changes`` applied."""
+        return cls(**{"env_id": env_id, **ENV_PRESETS.get(env_id, {}), **changes})
+
+    def capacity(self) -> int:
+        """Rows of the labelled-step arrays (allocated once)."""
+        planned = (self.data_steps if self.dataset is None else self.max_dataset_steps) + (
+            self.dagger_rounds * self.dagger_steps
+        )
+        return max(1, min(self.max_dataset_steps, planned))
 
 
-@dataclass
-class BCResult:
-    """What :func:`train_bc` returns."""
-
-    policy: MultimodalPolicy
-    run_dir: Path
-    steps: int
-    """Gradient steps done (counting the steps before a resume)."""
-    data_steps: int
-    """Labelled steps in the training data at the end."""
-    final_eval: EvalResult | None
-    """Held-out evaluation at the end (None if the run was interrupted)."""
-    curve: list[dict[str, float]]
-    """One entry per held-out evaluation: step, data_steps, success_rate, spl, ..."""
-    losses: list[tuple[int, float]]
-    """``(step, train/loss)`` at each log dump."""
-    wall_time: float
-    """Seconds spent in this call."""
-    interrupted: bool
+#: Per-env settings of :meth:`BCConfig.for_env` (where they differ from the defaults). Bare
+#: needs far less data: one gold piece in an empty room.
+ENV_PRESETS: dict[str, dict[str, Any]] = {
+    "Penguin-Bare-v0": {
+        "data_steps": 30_000,
+        "total_steps": 2_000,
+        "dagger_rounds": 1,
+        "dagger_steps": 8_000,
+        "eval_every": 500,
+    },
+}
 
 
 class LabelledSteps:
-    """Observations with the solver's optimal-action mask, kept as uint8/int arrays."""
+    """Observations with the solver's optimal-action mask, in arrays allocated once.
 
-    def __init__(self, image: np.ndarray, text: np.ndarray, mask: np.ndarray) -> None:
-        keep = mask.any(axis=1)  # states with no optimal action (already won) teach nothing
-        self.image, self.text, self.mask = image[keep], text[keep], mask[keep].astype(bool)
+    A ring: :meth:`add` writes in place, and once ``capacity`` rows are held the oldest are
+    overwritten. Steps with no optimal action (the game is already won) teach nothing and are
+    skipped. Only the rows written use memory (the arrays are allocated empty).
+
+    Args:
+        capacity: most rows held.
+        image_shape: one image's shape, e.g. ``(64, 64, 3)``.
+        text_length: tokens per instruction.
+        num_actions: width of the optimal-action mask.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        image_shape: tuple[int, ...],
+        text_length: int,
+        num_actions: int = NUM_ACTIONS,
+        text_dtype: np.dtype | type = np.int64,
+    ) -> None:
+        self.capacity = int(capacity)
+        self.image = np.empty((self.capacity, *image_shape), dtype=np.uint8)
+        self.text = np.empty((self.capacity, text_length), dtype=text_dtype)
+        self.mask = np.zeros((self.capacity, num_actions), dtype=bool)
+        self.size = 0
+        self._next = 0
 
     def __len__(self) -> int:
-        return len(self.mask)
+        return self.size
 
-    def extend(self, other: LabelledSteps, limit: int) -> None:
-        """Append ``other``; drop the oldest steps beyond ``limit``."""
-        self.image = np.concatenate([self.image, other.image])[-limit:]
-        self.text = np.concatenate([self.text, other.text])[-limit:]
-        self.mask = np.concatenate([self.mask, other.mask])[-limit:]
+    def add(self, image: np.ndarray, text: np.ndarray, mask: np.ndarray) -> int:
+        """Write the rows that have an optimal action; returns how many were written."""
+        keep = mask.any(axis=1)
+        if not keep.all():
+            image, text, mask = image[keep], text[keep], mask[keep]
+        n = len(mask)
+        if n > self.capacity:  # only the newest rows fit
+            image, text, mask = (
+                image[-self.capacity :],
+                text[-self.capacity :],
+                mask[-self.capacity :],
+            )
+            n = self.capacity
+        first = min(n, self.capacity - self._next)
+        for src, dst in (
+            (slice(0, first), slice(self._next, self._next + first)),
+            (slice(first, n), slice(0, n - first)),
+        ):
+            self.image[dst], self.text[dst], self.mask[dst] = image[src], text[src], mask[src]
+        self._next = (self._next + n) % self.capacity
+        self.size = min(self.capacity, self.size + n)
+        return n
+
+    def extend(self, other: LabelledSteps) -> None:
+        """Add every row of ``other``."""
+        self.add(other.image[: len(other)], other.text[: len(other)], other.mask[: len(other)])
 
     def save(self, path: Path) -> None:
+        """Write the rows held (oldest first) to an ``.npz`` file, atomically."""
+        order = np.roll(np.arange(self.size), -self._next if self.size == self.capacity else 0)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, image=self.image, text=self.text, mask=self.mask)
+        np.savez(tmp, image=self.image[order], text=self.text[order], mask=self.mask[order])
         tmp.replace(path)
+
+    @classmethod
+    def from_arrays(cls, image: np.ndarray, text: np.ndarray, mask: np.ndarray) -> LabelledSteps:
+        """A store holding exactly these rows (those with an optimal action)."""
+        store = cls(
+            max(1, int(mask.any(axis=1).sum())),
+            image.shape[1:],
+            text.shape[1],
+            mask.shape[1],
+            text.dtype,
+        )
+        store.add(image, text, mask)
+        return store
 
     @classmethod
     def load(cls, path: Path) -> LabelledSteps:
         with np.load(path) as z:
-            return cls(z["image"], z["text"], z["mask"])
+            return cls.from_arrays(z["image"], z["text"], z["mask"])
 
     @classmethod
-    def from_trace_file(cls, path: str | Path) -> LabelledSteps:
+    def from_trace_file(cls, path: str | Path, capacity: int | None = None) -> LabelledSteps:
         """Read a ``fake_traces`` dataset and label each step with *all* its optimal actions.
 
         The file stores one solver action per step; the full optimal set comes from the solver
@@ -207,7 +245,18 @@ class LabelledSteps:
         states = GameState.concatenate([ds.game_state(t) for t in range(ds.num_steps)])
         mask = solver.optimal_action_mask(states)
         mask[np.arange(ds.num_steps), np.asarray(ds.labels)] |= ~mask.any(axis=1)
-        return cls(np.asarray(ds.images[:]), np.asarray(ds.tokens[:]), mask)
+        images, tokens = ds.images, ds.tokens
+        store = cls(
+            capacity or ds.num_steps, images.shape[1:], tokens.shape[1], mask.shape[1], tokens.dtype
+        )
+        chunk = 4096  # read the file in chunks: no second full copy of the images
+        for i in range(0, ds.num_steps, chunk):
+            store.add(
+                np.asarray(images[i : i + chunk]),
+                np.asarray(tokens[i : i + chunk]),
+                mask[i : i + chunk],
+            )
+        return store
 
 
 def collect(
@@ -219,24 +268,33 @@ def collect(
     epsilon: float,
     policy: MultimodalPolicy | None,
     stats: EpisodeStats | None = None,
+    into: LabelledSteps | None = None,
 ) -> LabelledSteps:
     """Play ``num_steps`` steps and label every visited state with the solver's optimal actions.
 
     ``policy=None`` plays the solver itself (demonstrations); otherwise the policy acts greedily
     (DAgger). Either way a random move or turn replaces the chosen action with probability
-    ``epsilon``.
+    ``epsilon``. The steps are written straight into ``into`` (a new store of ``num_steps``
+    rows if None), which is returned: no step is copied twice.
     """
     rng = np.random.default_rng(seed)
     envs = make_vec_env(env_id, num_envs, env_kwargs, autoreset_mode=AutoresetMode.SAME_STEP)
     if stats is None:
         stats = EpisodeStats(num_envs, next_step_autoreset=False)
+    if into is None:
+        space = envs.single_observation_space
+        into = LabelledSteps(
+            num_steps, space["image"].shape, space["text"].shape[0], text_dtype=space["text"].dtype
+        )
     obs, _ = envs.reset(seed=seed)
-    images, texts, masks = [], [], []
-    for _ in range(-(-num_steps // num_envs)):
+    remaining = num_steps
+    while remaining > 0:
         mask = solver.optimal_action_mask(envs.game.state)
-        images.append(obs["image"])
-        texts.append(obs["text"])
-        masks.append(mask)
+        take = min(remaining, num_envs)
+        into.add(obs["image"][:take], obs["text"][:take], mask[:take])
+        remaining -= take
+        if remaining == 0:
+            break
         if policy is None:
             actions = solver.expert_actions(envs.game.state, rng)
         else:
@@ -250,10 +308,7 @@ def collect(
         success = info["final_info"]["success"] if done.any() else np.zeros(num_envs, dtype=bool)
         stats.update(reward, terminated, truncated, success)
     envs.close()
-    cut = slice(0, num_steps)
-    return LabelledSteps(
-        np.concatenate(images)[cut], np.concatenate(texts)[cut], np.concatenate(masks)[cut]
-    )
+    return into
 
 
 def bc_loss(
@@ -288,74 +343,70 @@ def _class_weight(data: LabelledSteps, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(weight, dtype=torch.float32, device=device)
 
 
+def augment_problem(env_id: str, env_kwargs: dict[str, Any], augment: str) -> None:
+    """Raise if ``augment`` is not a known setting, or is ``"on"`` for frames that are not symmetric."""
+    need(
+        augment in ("auto", "on", "off"), f"augment must be 'auto', 'on' or 'off', got {augment!r}"
+    )
+    if augment == "on":
+        problem = symmetry_problem(env_id, env_kwargs)
+        need(
+            problem is None,
+            f"augment='on' needs symmetric frames, but {problem}; use augment='off'",
+        )
+
+
 def _augmenter(cfg: BCConfig) -> SymmetryAugment | None:
-    if cfg.augment not in ("auto", "on", "off"):
-        raise ValueError(f"augment must be 'auto', 'on' or 'off', got {cfg.augment!r}")
     if cfg.augment == "off":
         return None
-    problem = symmetry_problem(cfg.env_id, cfg.env_kwargs)
-    if problem is None:
-        return SymmetryAugment()
-    if cfg.augment == "on":
-        raise ValueError(f"augment='on' needs symmetric frames, but {problem}; use augment='off'")
-    return None
+    return SymmetryAugment() if symmetry_problem(cfg.env_id, cfg.env_kwargs) is None else None
 
 
 def _round_seed(seed: int, round_index: int) -> int:
     return seed * 1_000_003 + round_index * 7919 + 17
 
 
-def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) -> BCResult:
+def learning_rate(cfg: BCConfig, step: int) -> float:
+    """Warm-up, then constant or linearly annealed to 0 at ``total_steps``."""
+    lr = cfg.learning_rate * (1 - step / cfg.total_steps if cfg.anneal_lr else 1.0)
+    if step < cfg.warmup_steps:
+        lr *= (step + 1) / (cfg.warmup_steps + 1)
+    return lr
+
+
+def dead_fraction(features: torch.Tensor) -> float:
+    """Share of trunk units that are zero for every sample of a batch (dead ReLUs)."""
+    return float((features <= 0).all(dim=0).float().mean())
+
+
+def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     """Train a policy by behaviour cloning (+ DAgger) and evaluate it on held-out levels.
 
     ``callback(step)`` is called after every gradient step (for custom logging or stopping).
 
     Writes ``runs/<name>/`` (config.json, TensorBoard events, checkpoints/, eval.csv, and the
-    DAgger rounds' labelled steps in data/).
-    Ctrl-C saves a resume checkpoint and returns; ``resume=True`` continues from it, and a
-    resumed run ends with the same weights as an uninterrupted one with the same seed.
+    DAgger rounds' labelled steps in data/). Ctrl-C saves a resume checkpoint and returns;
+    ``resume=True`` continues from it, and a resumed run ends with the same weights as an
+    uninterrupted one with the same seed.
     """
-    wall_start = time.perf_counter()
     cfg = config
     augmenter = _augmenter(cfg)
-    if cfg.resume and cfg.run_name is None:
-        raise ValueError("resume=True needs run_name: the run directory to continue")
-    train_kwargs = cfg.train_env_kwargs()
-    check_disjoint(train_kwargs, cfg.heldout(max(cfg.eval_episodes, cfg.final_eval_episodes)))
-    run = RunDir(cfg.runs_dir, cfg.run_name, prefix=f"bc-{cfg.env_id}")
-    if not cfg.resume and (run.last_checkpoint.exists() or run.eval_csv.exists()):
-        raise FileExistsError(
-            f"run directory {run.path} already holds a run; pass resume=True (--resume) to continue it, "
-            "or choose another run_name"
-        )
-    data_dir = run.path / "data"
+    session = TrainingRun(cfg, "bc")
+    policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
+    data_dir = session.run.path / "data"
     data_dir.mkdir(exist_ok=True)
-    device = select_device(cfg.device)
-    rng = seed_everything(cfg.seed)
-
-    probe = make_vec_env(cfg.env_id, 1, train_kwargs)
-    policy = MultimodalPolicy(
-        probe.single_observation_space, probe.single_action_space, cfg.policy
-    ).to(device)
-    probe.close()
+    train_kwargs = cfg.train_env_kwargs()
     optimizer = torch.optim.Adam(
         policy.parameters(), lr=cfg.learning_rate, eps=1e-5, weight_decay=cfg.weight_decay
     )
     phase_len = max(1, cfg.total_steps // (cfg.dagger_rounds + 1))
 
     step, rounds_done = 0, 0
-    resume_path = run.last_checkpoint
-    if cfg.resume and resume_path.exists():
-        saved = agents.load_into(policy, resume_path)["resume"]
+    saved = session.resume_state()
+    if saved is not None:
         optimizer.load_state_dict(saved["optimizer"])
         step, rounds_done = int(saved["step"]), int(saved["rounds_done"])
-        set_rng_state(saved["rng"], rng)
-    elif cfg.resume:
-        raise FileNotFoundError(
-            f"resume=True but {resume_path} does not exist; start the run without resume"
-        )
-    run.write_config(cfg, policy=cfg.policy, env_id=cfg.env_id)
-    logger = Logger(run.path if cfg.tensorboard else None)
+    session.write_config()
 
     # -- data: demonstrations (round 0) and the DAgger rounds done so far ----------------------
     def round_file(k: int) -> Path:
@@ -364,10 +415,17 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
     # The solver's demonstrations are a pure function of the seed, so a resumed run generates
     # them again instead of keeping gigabytes of frames on disk; DAgger rounds depend on the
     # policy of their time and are saved.
+    space = session.observation_space
     if cfg.dataset is not None:
-        data = LabelledSteps.from_trace_file(cfg.dataset)
+        data = LabelledSteps.from_trace_file(cfg.dataset, cfg.capacity())
     else:
-        data = collect(
+        data = LabelledSteps(
+            cfg.capacity(),
+            space["image"].shape,
+            space["text"].shape[0],
+            text_dtype=space["text"].dtype,
+        )
+        collect(
             cfg.env_id,
             train_kwargs,
             cfg.num_envs,
@@ -375,55 +433,22 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
             _round_seed(cfg.seed, 0),
             cfg.expert_epsilon,
             None,
+            into=data,
         )
     for k in range(1, rounds_done + 1):
-        data.extend(LabelledSteps.load(round_file(k)), cfg.max_dataset_steps)
+        data.extend(LabelledSteps.load(round_file(k)))
     class_weight = _class_weight(data, device) if cfg.class_balance else None
 
-    def checkpoint(path: Path) -> None:
-        resume = {
+    def resume_state() -> dict[str, Any]:
+        return {
             "optimizer": optimizer.state_dict(),
             "step": step,
             "rounds_done": rounds_done,
-            "rng": rng_state(rng),
+            "rng": session.rng_state(),
         }
-        extra = {
-            "env_id": cfg.env_id,
-            "env_kwargs": train_kwargs,
-            "data_steps": len(data),
-            "config": dataclasses.asdict(cfg),
-        }
-        agents.save(policy, path, trainer="bc", extra=extra, resume=resume)
 
-    curve = [{k: float(v) for k, v in row.items() if k != "wall_time"} for row in run.read_eval()]
-    last_success: float | None = curve[-1]["success_rate"] if curve else None
-    best_success = max((c["success_rate"] for c in curve), default=-1.0)
-
-    def held_out_eval(num_episodes: int) -> EvalResult:
-        nonlocal last_success, best_success
-        result = evaluate(
-            policy,
-            cfg.env_id,
-            cfg.heldout(num_episodes),
-            num_episodes,
-            seed=cfg.seed,
-            deterministic=cfg.eval_deterministic,
-        )
-        logger.record_dict(result.scalars())
-        row = {
-            "step": step,
-            "data_steps": len(data),
-            **result.scalars("eval"),
-            "wall_time": time.perf_counter() - wall_start,
-        }
-        row = {k.replace("eval/", ""): v for k, v in row.items()}
-        run.append_eval(row)
-        curve.append({k: float(v) for k, v in row.items() if k != "wall_time"})
-        last_success = result.success_rate
-        if result.success_rate > best_success:
-            best_success = result.success_rate
-            checkpoint(run.checkpoints / "best.pt")
-        return result
+    def checkpoint(path: Path) -> None:
+        session.save(path, resume_state(), data_steps=len(data))
 
     progress = Progress(
         cfg.total_steps, initial=step, enabled=cfg.progress, desc=f"bc {cfg.env_id}"
@@ -450,12 +475,14 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
                 )
                 policy.train()
                 new.save(round_file(rounds_done))
-                data.extend(new, cfg.max_dataset_steps)
+                data.extend(new)
+                del new
                 if cfg.class_balance:
                     class_weight = _class_weight(data, device)
                 logger.record_dict(stats.scalars())
                 progress.write(
-                    f"DAgger round {rounds_done}: +{len(new)} labelled steps (now {len(data)}), rollout {stats.scalars()}"
+                    f"DAgger round {rounds_done}: +{cfg.dagger_steps} policy steps labelled "
+                    f"(data now {len(data)}), rollout {stats.scalars()}"
                 )
 
             idx = rng.integers(0, len(data), cfg.batch_size)
@@ -468,10 +495,9 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
                 batch["image"], batch["text"], mask = augmenter(
                     batch["image"], batch["text"], mask, rng
                 )
-            if cfg.anneal_lr:
-                optimizer.param_groups[0]["lr"] = cfg.learning_rate * (1 - step / cfg.total_steps)
-            logits = policy(batch, heads=("logits",))["logits"]
-            loss, diagnostics = bc_loss(logits, mask, cfg.label_smoothing, class_weight)
+            optimizer.param_groups[0]["lr"] = learning_rate(cfg, step)
+            out = policy(batch, heads=("logits", "features"))
+            loss, diagnostics = bc_loss(out["logits"], mask, cfg.label_smoothing, class_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
@@ -481,7 +507,8 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
             logger.record("train/loss", loss.item())
             logger.record_dict(diagnostics)
             logger.record("train/grad_norm", float(grad_norm))
-            if step % cfg.log_every == 0 or step == cfg.total_steps:
+            logger.record("train/dead_units", dead_fraction(out["features"].detach()))
+            if cfg.log_every > 0 and (step % cfg.log_every == 0 or step == cfg.total_steps):
                 now = time.perf_counter()
                 logger.record(
                     "time/fps", (step - tick_step) * cfg.batch_size / max(now - tick, 1e-9)
@@ -492,39 +519,32 @@ def train_bc(config: BCConfig, callback: Callable[[int], None] | None = None) ->
                 logger.dump(step)
                 tick, tick_step = now, step
             if cfg.eval_every > 0 and step % cfg.eval_every == 0 and step < cfg.total_steps:
-                policy.eval()
-                held_out_eval(cfg.eval_episodes)
+                session.evaluate(step, cfg.eval_episodes, resume_state, data_steps=len(data))
                 policy.train()
                 logger.dump(step)
             if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0:
-                checkpoint(resume_path)
+                checkpoint(session.run.last_checkpoint)
             progress.update(
-                1, loss=loss.item(), acc=diagnostics["train/accuracy"], success=last_success
+                1, loss=loss.item(), acc=diagnostics["train/accuracy"], success=session.last_success
             )
             if callback is not None:
                 callback(step)
             if stop.requested:
                 interrupted = True
                 break
+            if session.out_of_time():
+                break
     progress.close()
 
-    checkpoint(resume_path)
+    checkpoint(session.run.last_checkpoint)
     final = None
     if not interrupted:
-        policy.eval()
-        final = held_out_eval(cfg.final_eval_episodes)
+        final = session.evaluate(step, cfg.final_eval_episodes, resume_state, data_steps=len(data))
         logger.dump(step)
-        checkpoint(run.checkpoints / "final.pt")
-    logger.close()
-    losses = list(logger.history.get("train/loss", []))
-    return BCResult(
-        policy=policy,
-        run_dir=run.path,
-        steps=step,
-        data_steps=len(data),
-        final_eval=final,
-        curve=curve,
-        losses=losses,
-        wall_time=time.perf_counter() - wall_start,
-        interrupted=interrupted,
-    )
+        checkpoint(session.run.checkpoints / "final.pt")
+    env_steps = (cfg.data_steps if cfg.dataset is None else 0) + rounds_done * cfg.dagger_steps
+    return session.result(step, env_steps, final, interrupted)
+
+
+#: The name this trainer had before every trainer shared one interface.
+train_bc = train

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, symmetry_problem
-from algorithms.bc import BCConfig, train_bc
+from algorithms.bc import BCConfig
 from fake_traces import solver
 from penguin_env.config import make_config
 from penguin_env.core import GameState, corner_cells
@@ -172,15 +172,15 @@ def test_default_frames_are_symmetric() -> None:
 
 
 def test_bc_refuses_forced_augmentation_of_asymmetric_frames(tmp_path) -> None:
-    config = BCConfig(
-        env_id="Penguin-Bare-v0",
-        env_kwargs={"view": "ego"},
-        augment="on",
-        runs_dir=str(tmp_path),
-        run_name="x",
-        progress=False,
-    )
+    # Refused when the config is built, before any data is generated or any folder made.
     with pytest.raises(ValueError, match="egocentric"):
-        train_bc(config)
+        BCConfig(
+            env_id="Penguin-Bare-v0",
+            env_kwargs={"view": "ego"},
+            augment="on",
+            runs_dir=str(tmp_path),
+            run_name="x",
+        )
     with pytest.raises(ValueError, match="augment must be"):
-        train_bc(BCConfig(augment="yes", runs_dir=str(tmp_path), run_name="y", progress=False))
+        BCConfig(augment="yes", runs_dir=str(tmp_path), run_name="y")
+    assert not any(tmp_path.iterdir())

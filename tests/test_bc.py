@@ -14,7 +14,7 @@ from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train_bc
 from algorithms.evaluation import evaluate
 from algorithms.logger import EpisodeStats
 
-SMALL = PolicyConfig(channels=16, text_dim=32, word_dim=16, hidden=64, out_channels=8, grid=5)
+SMALL = PolicyConfig(channels=16, text_dim=32, word_dim=16, hidden=64, out_channels=8, grid=6)
 TINY_ENV = {"size": 4, "image_size": 24, "radius": 2}
 
 
@@ -29,6 +29,8 @@ def tiny(tmp_path, name: str, **overrides) -> BCConfig:
         dagger_rounds=1,
         dagger_steps=500,
         batch_size=64,
+        warmup_steps=20,
+        learning_rate=3e-3,
         eval_every=0,
         eval_episodes=50,
         final_eval_episodes=100,
@@ -59,16 +61,33 @@ def test_bc_loss_targets_every_optimal_action() -> None:
 
 def test_labelled_steps_drop_states_without_an_optimal_action() -> None:
     mask = np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 1, 0, 0]], dtype=bool)
-    data = LabelledSteps(np.zeros((3, 2, 2, 3), np.uint8), np.zeros((3, 4), np.int64), mask)
-    assert len(data) == 2
-    data.extend(data, limit=3)
-    assert len(data) == 3
+    data = LabelledSteps.from_arrays(np.zeros((3, 2, 2, 3), np.uint8), np.zeros((3, 4), np.int64), mask)
+    assert len(data) == 2 and data.mask[:2].tolist() == mask[[0, 2]].tolist()
+
+
+def test_labelled_steps_ring_keeps_the_newest_rows_in_place(tmp_path) -> None:
+    store = LabelledSteps(5, (2, 2, 3), 4)
+    buffers = (store.image, store.text, store.mask)
+    # Row i carries the value i everywhere, so where each row went can be read back.
+    for start, n in ((0, 3), (3, 4), (7, 2)):
+        ids = np.arange(start, start + n)
+        image = np.broadcast_to(ids[:, None, None, None], (n, 2, 2, 3)).astype(np.uint8)
+        mask = np.zeros((n, 5), bool)
+        mask[:, 0] = True
+        store.add(image, np.repeat(ids[:, None], 4, axis=1), mask)
+    assert len(store) == 5
+    assert sorted(store.text[:, 0].tolist()) == [4, 5, 6, 7, 8]  # the 5 newest of 0..8
+    assert all(a is b for a, b in zip(buffers, (store.image, store.text, store.mask), strict=True))
+    assert (store.image[:, 0, 0, 0] == store.text[:, 0]).all()  # rows stay whole
+    store.save(tmp_path / "ring.npz")
+    again = LabelledSteps.load(tmp_path / "ring.npz")
+    assert again.text[:, 0].tolist() == [4, 5, 6, 7, 8]  # saved oldest first
 
 
 def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     result = train_bc(tiny(tmp_path, "learn"))
-    losses = [v for _, v in result.losses]
-    assert result.steps == 250 and result.data_steps > 2_000
+    losses = [v for _, v in result.history["train/loss"]]
+    assert result.steps == 250 and result.env_steps == 2_500
     assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
     heldout = tiny(tmp_path, "x").heldout(100)
     rng = np.random.default_rng(0)
@@ -80,9 +99,11 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     assert {"config.json", "eval.csv", "checkpoints", "data"} <= files
     policy = agents.load(result.run_dir / "checkpoints" / "final.pt")
     assert agents.read(result.run_dir / "checkpoints" / "final.pt")["trainer"] == "bc"
-    # The run evaluates the sampled policy with its seed; the saved policy reproduces it.
-    again = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, deterministic=False)
+    # The run evaluates greedy and sampled actions with its seed; the saved policy reproduces both.
+    again = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0)
     assert again.success_rate == result.final_eval.success_rate
+    sampled = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, deterministic=False)
+    assert sampled.success_rate == result.final_eval_sampled.success_rate
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path) -> None:
@@ -99,9 +120,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path) -> Non
     assert first.interrupted and first.steps == 5 and first.final_eval is None
     resumed = train_bc(tiny(tmp_path, "split", resume=True, **budget))
     assert not resumed.interrupted and resumed.steps == 12
-    assert (
-        resumed.data_steps == whole.data_steps
-    )  # the DAgger round (after step 6) ran after the resume
+    # the DAgger round (after step 6) ran after the resume
+    assert resumed.env_steps == whole.env_steps == 400
     for (name, a), b in zip(
         whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True
     ):
@@ -133,7 +153,7 @@ def test_bc_from_a_fixed_trace_file(tmp_path) -> None:
             final_eval_episodes=10,
         )
     )
-    assert result.steps == 40 and result.data_steps == ds.num_steps
+    assert result.steps == 40
 
 
 def test_random_detours_never_stop() -> None:
