@@ -40,7 +40,7 @@ FORMAT_VERSION = 2
 
 #: Architecture fields added in format version 2, with the values every version-1 checkpoint
 #: was built with (the ``"wide"`` preset's): old files load as the network they were.
-V1_CONFIG_FIELDS = {"cnn_stem": "conv", "cnn_layers": 1, "film_kernel": 3, "trunk_norm": False}
+V1_CONFIG_FIELDS = {"cnn_stem": "conv", "cnn_layers": 1, "film_kernel": 3, "trunk_norm": False, "keypoints": 0}
 
 
 class CheckpointMismatchError(ValueError):

@@ -69,6 +69,12 @@ class PolicyConfig:
     """Channels of the map that is flattened into the trunk (keeps the flatten small)."""
     hidden: int = 128
     """Width of the shared trunk that feeds the heads (the features dimension)."""
+    keypoints: int = 16
+    """Spatial soft-argmax keypoints added to the trunk's input (0: none): each of this many
+    learned score maps over the cells is turned into the expected (x, y) of its softmax. A
+    flattened map makes the trunk learn every position of the penguin and the gold separately;
+    keypoint coordinates let it read relative positions off differences, which is what speeds
+    up learning from sparse reward (deep spatial autoencoders, Finn et al. 2016)."""
     trunk_norm: bool = True
     """LayerNorm on the flattened map before the trunk's linear layer: keeps the trunk's
     pre-activations at unit scale, so a large early learning rate does not switch most
@@ -89,6 +95,7 @@ class PolicyConfig:
         )
         need(self.film_kernel in (1, 3), f"film_kernel must be 1 or 3, got {self.film_kernel!r}")
         need(self.cnn_layers >= 0, f"cnn_layers must be >= 0, got {self.cnn_layers!r}")
+        need(self.keypoints >= 0, f"keypoints must be >= 0, got {self.keypoints!r}")
         need(
             self.text_encoder in TEXT_ENCODERS,
             f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}",
@@ -170,6 +177,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "cnn_layers": 1,
         "film_kernel": 3,
         "out_channels": 32,
+        "keypoints": 0,
         "trunk_norm": False,
     },
 }

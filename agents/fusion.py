@@ -47,6 +47,26 @@ class ResBlock(nn.Module):
         return x + torch.relu(F.linear(x, self.conv.weight.flatten(1), self.conv.bias))
 
 
+class KeyPoints(nn.Module):
+    """Spatial soft-argmax: ``(B, cells, C)`` tokens -> ``(B, 2K)`` expected cell coordinates.
+
+    A 1x1 layer scores every cell for each of ``K`` keypoints; a softmax over the cells turns
+    each score map into a distribution whose mean (x, y), in [-1, 1], is the keypoint. The
+    coordinates are linear in where things are, so the trunk can compare positions.
+    """
+
+    def __init__(self, channels: int, keypoints: int, grid: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(channels, keypoints)
+        axis = torch.linspace(-1.0, 1.0, grid)
+        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        attention = torch.softmax(self.score(tokens), dim=1)  # (B, cells, K), sums to 1 over cells
+        return torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
+
+
 class Fusion(nn.Module):
     """Image map + instruction vector -> ``(B, hidden)`` features.
 
@@ -75,24 +95,30 @@ class Fusion(nn.Module):
         self.squeeze = nn.Sequential(nn.Conv2d(c, config.out_channels, 1), nn.ReLU())
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
+        self.keypoints = KeyPoints(c, config.keypoints, config.grid) if config.keypoints else None
+        extra += 2 * config.keypoints
         # The residual blocks let the map's scale grow with depth and training; normalising
         # the flattened map keeps the trunk's ReLUs from being pushed off (see PolicyConfig).
         self.trunk_norm = nn.LayerNorm(flat + extra) if config.trunk_norm else nn.Identity()
         self.trunk = nn.Sequential(nn.Linear(flat + extra, config.hidden), nn.ReLU())
 
     def forward(self, image_map: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        b, c = image_map.shape[:2]
         if self.pointwise:
-            b, c = image_map.shape[:2]
             x = image_map.permute(0, 2, 3, 1).reshape(b, -1, c)  # free for a channels-last map
             for block in self.blocks:
                 x = block.forward_tokens(x, text)
+            tokens = x
             squeeze = self.squeeze[0]
             x = torch.relu(F.linear(x, squeeze.weight.flatten(1), squeeze.bias)).flatten(1)
         else:
             x = image_map
             for block in self.blocks:
                 x = block(x, text)
+            tokens = x.permute(0, 2, 3, 1).reshape(b, -1, c)
             x = self.squeeze(x).flatten(1)
+        if self.keypoints is not None:
+            x = torch.cat([x, self.keypoints(tokens)], dim=1)
         if self.mode == "concat":
             x = torch.cat([x, text], dim=1)
         return self.trunk(self.trunk_norm(x))

@@ -47,7 +47,7 @@ class BCConfig(TrainerConfig):
     """Registered Penguin env id."""
     dataset: str | None = None
     """Path of a solver-trace dataset (``fake_traces.load``); None generates demonstrations here."""
-    data_steps: int = 160_000
+    data_steps: int = 140_000
     """Demonstration steps generated when ``dataset`` is None."""
     expert_epsilon: float = 0.1
     """Probability of a random action while generating demonstrations (the solver recovers,
@@ -77,6 +77,11 @@ class BCConfig(TrainerConfig):
     """Adam weight decay (L2)."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip."""
+    targets: str = "canonical"
+    """``"canonical"``: one optimal action per state, the first in the order FORWARD, LEFT,
+    RIGHT, BACKWARD, STOP (a deterministic expert, so the greedy policy has a clear margin
+    and follows one consistent shortest path); ``"uniform"``: spread over every optimal
+    action (a policy meant to be sampled)."""
     label_smoothing: float = 0.0
     """Mix this much of the uniform distribution into the targets."""
     augment: str = "off"
@@ -119,6 +124,7 @@ class BCConfig(TrainerConfig):
         need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
         augment_problem(self.env_id, self.env_kwargs, self.augment)
+        need(self.targets in ("canonical", "uniform"), f"targets must be 'canonical' or 'uniform', got {self.targets!r}")
 
     @classmethod
     def for_env(cls, env_id: str, **changes: Any) -> BCConfig:
@@ -311,6 +317,19 @@ def collect(
     return into
 
 
+#: Tie-break order of canonical targets: move on when moving is optimal, then turn, back up, stop.
+CANONICAL_ORDER = (int(Action.FORWARD), int(Action.LEFT), int(Action.RIGHT), int(Action.BACKWARD), int(Action.STOP))
+
+
+def canonical_targets(mask: torch.Tensor) -> torch.Tensor:
+    """One-hot ``(B, A)`` of each row's first optimal action in :data:`CANONICAL_ORDER`."""
+    order = torch.tensor(CANONICAL_ORDER, device=mask.device)
+    first = mask[:, order].float().argmax(dim=1)  # first True in priority order
+    out = torch.zeros_like(mask)
+    out[torch.arange(len(mask), device=mask.device), order[first]] = True
+    return out
+
+
 def bc_loss(
     logits: torch.Tensor,
     mask: torch.Tensor,
@@ -497,7 +516,10 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
                 )
             optimizer.param_groups[0]["lr"] = learning_rate(cfg, step)
             out = policy(batch, heads=("logits", "features"))
-            loss, diagnostics = bc_loss(out["logits"], mask, cfg.label_smoothing, class_weight)
+            target_mask = canonical_targets(mask) if cfg.targets == "canonical" else mask
+            loss, diagnostics = bc_loss(out["logits"], target_mask, cfg.label_smoothing, class_weight)
+            with torch.no_grad():  # greedy action optimal (any optimal action counts)
+                diagnostics["train/accuracy"] = float(mask.gather(1, out["logits"].argmax(dim=1, keepdim=True)).float().mean())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)

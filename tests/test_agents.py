@@ -90,7 +90,7 @@ def test_text_changes_the_output() -> None:
 
 
 def test_padding_after_the_instruction_is_ignored_by_both_text_encoders() -> None:
-    for text_encoder in ("gru", "transformer"):
+    for text_encoder in ("bow", "gru", "transformer"):
         torch.manual_seed(0)
         space = obs_space(64)
         policy = MultimodalPolicy(
@@ -149,3 +149,102 @@ def test_bad_spaces_and_configs_say_what_to_do() -> None:
         MultimodalPolicy(obs_space(64), spaces.Discrete(5))(
             random_obs(obs_space(64), 1), heads=("policy",)
         )
+
+
+@pytest.mark.parametrize("preset", ["fast", "wide"])
+@pytest.mark.parametrize(("size", "image_size"), [(3, 64), (3, 224), (8, 64), (8, 224), (16, 224)])
+def test_every_preset_runs_on_real_observations(preset: str, size: int, image_size: int) -> None:
+    env = TokenizeInstruction(gym.make("Penguin-Gold-v0", size=size, image_size=image_size))
+    policy = MultimodalPolicy(env.observation_space, env.action_space, PolicyConfig.preset(preset))
+    obs, _ = env.reset(seed=0)
+    batch = {k: np.stack([v, v]) for k, v in obs.items()}
+    out = policy(batch, heads=("logits", "value", "q"))
+    assert out["logits"].shape == (2, 5) and torch.isfinite(out["logits"]).all()
+    out["logits"].sum().backward()
+    assert all(p.grad is not None for n, p in policy.named_parameters() if "policy_head" in n)
+
+
+def test_unknown_preset_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="fast"):
+        PolicyConfig.preset("huge")
+
+
+@pytest.mark.parametrize("image_size", [64, 70, 224])
+def test_patch_stem_is_a_strided_convolution_over_the_centred_cells(image_size: int) -> None:
+    from agents.encoders import PatchStem, patch_geometry
+
+    torch.manual_seed(0)
+    stem = PatchStem(image_size, 10, 8)
+    image = torch.randint(0, 256, (2, image_size, image_size, 3), dtype=torch.uint8)
+    patch, low, high = patch_geometry(image_size, 10)
+    assert patch * 10 + low + high == image_size and abs(low - high) <= 1
+    centred = (image.permute(0, 3, 1, 2).float() / 255 - 0.5) * 4
+    crop = centred[:, :, low : image_size - high, low : image_size - high]
+    weight = stem.proj.weight.view(8, patch, patch, 3).permute(0, 3, 1, 2)
+    expected = torch.relu(torch.nn.functional.conv2d(crop, weight, stem.proj.bias, stride=patch))
+    torch.testing.assert_close(stem(image, True, 1 / 255), expected, rtol=1e-4, atol=1e-4)
+    # channels-first [0, 1] floats (stable-baselines3's form) give the same map
+    as_float = image.permute(0, 3, 1, 2).float() / 255
+    torch.testing.assert_close(stem(as_float, False, 1.0), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_stem_sees_each_rendered_cell_once() -> None:
+    # With grid = size + 2 each patch is exactly one rendered cell: a one-cell change in the
+    # frame changes exactly one position of the stem's map.
+    from agents.encoders import PatchStem
+    from penguin_env.render import cell_size
+
+    env = gym.make("Penguin-Bare-v0", image_size=64)
+    obs, _ = env.reset(seed=0)
+    cell = cell_size(64, 10)
+    border = (64 - 10 * cell) // 2
+    changed = obs["image"].copy()
+    r, c = 4, 6  # some cell; paint it
+    changed[border + r * cell : border + (r + 1) * cell, border + c * cell : border + (c + 1) * cell] = 0
+    stem = PatchStem(64, 10, 8)
+    with torch.no_grad():
+        a = stem(torch.as_tensor(obs["image"])[None], True, 1 / 255)
+        b = stem(torch.as_tensor(changed)[None], True, 1 / 255)
+    differs = (a != b).any(dim=1)[0]
+    assert differs.sum() == 1 and differs[r, c]
+
+
+@pytest.mark.parametrize("text_encoder", ["bow", "gru", "transformer"])
+def test_deduplicated_text_encoding_equals_encoding_every_row(text_encoder: str) -> None:
+    torch.manual_seed(0)
+    space = obs_space(64)
+    policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy(text_encoder=text_encoder))
+    tokens = torch.as_tensor(random_obs(space, 6)["text"])
+    tokens = torch.cat([tokens, tokens[:3], tokens[1:2]])  # repeated instructions
+    direct = policy.encoder.text_encoder(tokens)
+    torch.testing.assert_close(policy.encoder.encode_text(tokens), direct, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_film_block_equals_its_convolution() -> None:
+    from agents.fusion import FiLMBlock
+
+    torch.manual_seed(0)
+    block = FiLMBlock(8, 16, kernel=1)
+    x, text = torch.randn(3, 8, 5, 5), torch.randn(3, 16)
+    tokens = x.permute(0, 2, 3, 1).reshape(3, 25, 8)
+    out = block.forward_tokens(tokens, text).view(3, 5, 5, 8).permute(0, 3, 1, 2)
+    torch.testing.assert_close(out, block(x, text), rtol=1e-5, atol=1e-5)
+
+
+def test_version_one_checkpoints_load_as_the_network_they_were(tmp_path) -> None:
+    import agents
+
+    env = TokenizeInstruction(gym.make("Penguin-Gold-v0"))
+    torch.manual_seed(0)
+    wide = MultimodalPolicy(env.observation_space, env.action_space, PolicyConfig.preset("wide"))
+    path = agents.save(wide, tmp_path / "v2.pt")
+    data = torch.load(path, weights_only=True)
+    data["format_version"] = 1
+    for key in ("cnn_stem", "cnn_layers", "film_kernel", "trunk_norm"):
+        del data["config"][key]  # what a version-1 file holds
+    torch.save(data, tmp_path / "v1.pt")
+    old = agents.load(tmp_path / "v1.pt")
+    assert old.config == wide.config
+    obs, _ = env.reset(seed=0)
+    batch = {k: v[None] for k, v in obs.items()}
+    torch.testing.assert_close(old(batch)["logits"], wide.eval()(batch)["logits"])

@@ -94,7 +94,9 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     random = evaluate(
         lambda o, s: rng.integers(0, 5, len(o["text"])), "Penguin-Bare-v0", heldout, 100
     )
-    assert result.final_eval.success_rate > random.success_rate + 0.15, (result.final_eval, random)
+    # A tiny budget: the sampled policy is clearly better than random; greedy is at least better.
+    assert result.final_eval_sampled.success_rate > random.success_rate + 0.3, (result.summary(), random)
+    assert result.final_eval.success_rate > random.success_rate, (result.summary(), random)
     files = {p.name for p in result.run_dir.iterdir()}
     assert {"config.json", "eval.csv", "checkpoints", "data"} <= files
     policy = agents.load(result.run_dir / "checkpoints" / "final.pt")
@@ -167,3 +169,41 @@ def test_random_detours_never_stop() -> None:
     max_steps = 4 * 4 * 4
     early = [s for s, n in zip(stats.successes, stats.lengths, strict=True) if n < max_steps]
     assert early and all(early), "a random detour ended an episode with STOP"
+
+
+def test_canonical_targets_pick_the_first_optimal_action_in_priority_order() -> None:
+    from algorithms.bc import canonical_targets
+
+    # columns: LEFT, RIGHT, FORWARD, BACKWARD, STOP
+    mask = torch.tensor(
+        [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 1, 1], [0, 0, 0, 0, 1]], dtype=torch.bool
+    )
+    expected = [2, 0, 1, 3, 4]  # FORWARD first, then LEFT, RIGHT, BACKWARD, STOP
+    out = canonical_targets(mask)
+    assert out.sum(dim=1).tolist() == [1] * 5
+    assert out.float().argmax(dim=1).tolist() == expected
+    assert (out <= mask).all()  # always one of the optimal actions
+
+
+def _dead_fractions(tmp_path, name: str, **changes) -> list[float]:
+    from agents import PolicyConfig
+
+    cfg = BCConfig(
+        env_id="Penguin-Gold-v0", data_steps=3_000, total_steps=100, dagger_rounds=0, log_every=10,
+        eval_every=0, final_eval_episodes=1, seed=0, device="cpu", runs_dir=str(tmp_path),
+        run_name=name, progress=False, tensorboard=False, **changes,
+    )
+    if "policy" not in changes:
+        cfg.policy = PolicyConfig()
+    return [v for _, v in train_bc(cfg).history["train/dead_units"]]
+
+
+def test_trunk_units_stay_alive_through_the_first_hundred_steps(tmp_path) -> None:
+    from agents import PolicyConfig
+
+    dead = _dead_fractions(tmp_path, "default")
+    assert max(dead) < 0.5, dead
+    # The recipe this replaced (the wide network at learning rate 3e-3, no warm-up) switched
+    # most trunk units off for every input within a hundred steps: the check can fail.
+    old = _dead_fractions(tmp_path, "old", policy=PolicyConfig.preset("wide"), learning_rate=3e-3, warmup_steps=0)
+    assert max(old) > 0.6, old

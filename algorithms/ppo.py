@@ -1,0 +1,403 @@
+"""Proximal Policy Optimization through the one multimodal policy network.
+
+The loop, top to bottom (one iteration = one rollout + one update):
+
+1. rollout: ``num_envs`` games of the native vector env step ``num_steps`` times; the policy
+   samples actions and records log-probabilities and values (and, with ``bc_coef > 0``, the
+   solver's optimal actions for every visited state);
+2. targets: GAE(lambda) over the rollout (``algorithms.advantages.gae``): time-limit
+   truncations bootstrap, terminations do not, and the vector env's next-step autoreset steps
+   are left out;
+3. update: ``num_epochs`` passes of shuffled minibatches: clipped surrogate, value loss
+   (optionally clipped), entropy bonus, optional behaviour-cloning auxiliary loss on the
+   solver's labels with a coefficient decaying to 0; per-minibatch advantage normalisation;
+   global grad-norm clip; Adam (eps 1e-5); linear learning-rate annealing; optional
+   target-KL early stop;
+4. all along: stable-baselines3's TensorBoard names, held-out evaluation (greedy and sampled),
+   atomic checkpoints, bit-identical resume, optional radius curriculum on ``Penguin-Bare-v0``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms.advantages import gae
+from algorithms.common import (
+    Callback,
+    TrainerConfig,
+    TrainingRun,
+    TrainResult,
+    explained_variance,
+    need,
+)
+from algorithms.envs import make_vec_env
+from algorithms.interrupt import GracefulInterrupt
+from algorithms.logger import EpisodeStats
+from algorithms.progress import Progress
+from fake_traces import solver
+
+
+@dataclass
+class PPOConfig(TrainerConfig):
+    """PPO hyper-parameters (plus every :class:`~algorithms.common.TrainerConfig` field)."""
+
+    env_id: str = "Penguin-Bare-v0"
+    """Registered Penguin env id."""
+    total_env_steps: int = 1_000_000
+    """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
+    num_envs: int = 64
+    """Games stepped together."""
+    num_steps: int = 64
+    """Steps per game per rollout (a rollout is ``num_envs * num_steps`` transitions)."""
+    num_epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass."""
+    learning_rate: float = 5e-4
+    """Adam learning rate (start value when annealed)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the budget."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_coef: float = 0.2
+    """Surrogate clipping range."""
+    clip_vloss: bool = False
+    """Clip the value loss around the rollout's values as well."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float = 0.0
+    """Stop an update's epochs once the approximate KL exceeds this (0: never)."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    bc_coef: float = 0.0
+    """Weight of a behaviour-cloning auxiliary loss on the solver's optimal actions for the
+    states the policy visits (0: pure RL, learning from reward alone)."""
+    bc_decay: float = 0.5
+    """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
+    curriculum: bool = False
+    """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
+    radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
+    env's own ``radius`` (anywhere if unset)."""
+    curriculum_start: int = 1
+    """First curriculum radius."""
+    curriculum_threshold: float = 0.8
+    """Training success rate (last ``curriculum_window`` episodes) that widens the radius."""
+    curriculum_window: int = 256
+    """Episodes the curriculum's success rate is measured over."""
+    eval_every: int = 100_000
+    """Env steps between held-out evaluations (0: only at the end)."""
+    checkpoint_every: int = 100_000
+    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("total_env_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
+                     "curriculum_start", "curriculum_window"):
+            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        need(
+            (self.num_envs * self.num_steps) % self.num_minibatches == 0,
+            f"num_envs * num_steps ({self.num_envs * self.num_steps}) must be divisible by "
+            f"num_minibatches ({self.num_minibatches})",
+        )
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("gamma", "gae_lambda", "bc_decay", "curriculum_threshold"):
+            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        for name in ("clip_coef", "ent_coef", "vf_coef", "target_kl", "bc_coef"):
+            need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
+        need(
+            not self.curriculum or self.env_id == "Penguin-Bare-v0",
+            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
+        )
+
+    @property
+    def rollout_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+
+class RadiusCurriculum:
+    """Gold within ``radius`` cells, widened by one each time training success passes a threshold."""
+
+    def __init__(self, cfg: PPOConfig) -> None:
+        size = int(cfg.env_kwargs.get("size", 8))
+        final = cfg.env_kwargs.get("radius")
+        self.final = None if final is None else int(final)
+        # Beyond 2 * size every cell of the room is within the radius: the same as "anywhere".
+        self.limit = self.final if self.final is not None else 2 * size
+        self.radius = min(cfg.curriculum_start, self.limit) if cfg.curriculum else None
+        self.threshold = cfg.curriculum_threshold
+        self.window = cfg.curriculum_window
+
+    def env_kwargs(self, base: dict[str, Any]) -> dict[str, Any]:
+        if self.radius is None:
+            return base
+        at_end = self.radius >= self.limit
+        return {**base, "radius": self.final if at_end else self.radius}
+
+    def advance(self, successes: list[float]) -> bool:
+        """Widen the radius if the last ``window`` episodes succeeded often enough."""
+        if self.radius is None or self.radius >= self.limit or len(successes) < self.window:
+            return False
+        if float(np.mean(successes[-self.window :])) < self.threshold:
+            return False
+        self.radius += 1
+        return True
+
+
+def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
+    """Train with PPO and evaluate on held-out levels. ``callback(update)`` runs after every update.
+
+    Writes ``runs/<name>/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
+    saves a resume checkpoint (network, optimizer, RNGs and the vector env's exact state) and
+    returns; ``resume=True`` continues, ending with the same weights as an uninterrupted run.
+    """
+    cfg = config
+    session = TrainingRun(cfg, "ppo")
+    policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    curriculum = RadiusCurriculum(cfg)
+    num_updates = -(-cfg.total_env_steps // cfg.rollout_size)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    stats = EpisodeStats(cfg.num_envs, window=max(100, cfg.curriculum_window))
+    recent_successes: list[float] = []
+
+    update, env_steps = 0, 0
+    saved = session.resume_state()
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        update, env_steps = int(saved["update"]), int(saved["env_steps"])
+        curriculum.radius = saved["radius"]
+        generator.set_state(saved["generator"])
+        envs = pickle.loads(saved["envs"])
+        obs = {k: v.numpy() for k, v in saved["obs"].items()}
+        resetting = saved["resetting"].numpy()
+        recent_successes = list(saved["recent_successes"])
+    else:
+        envs = make_vec_env(cfg.env_id, cfg.num_envs, curriculum.env_kwargs(cfg.train_env_kwargs()))
+        obs, _ = envs.reset(seed=cfg.seed)
+        # Games whose last step ended an episode: their next step only resets them.
+        resetting = np.zeros(cfg.num_envs, dtype=bool)
+    session.write_config()
+
+    def resume_state() -> dict[str, Any]:
+        return {
+            "optimizer": optimizer.state_dict(),
+            "update": update,
+            "env_steps": env_steps,
+            "radius": curriculum.radius,
+            "generator": generator.get_state(),
+            "rng": session.rng_state(),
+            # The vector env's exact state (games, level pools, autoreset flags), pickled: it is
+            # read back only when resuming this run, never when loading weights.
+            "envs": pickle.dumps(envs),
+            "obs": {k: torch.from_numpy(np.array(v)) for k, v in obs.items()},
+            "resetting": torch.from_numpy(resetting.copy()),
+            "recent_successes": [float(x) for x in recent_successes],
+        }
+
+    def checkpoint(path) -> None:
+        session.save(path, resume_state(), env_steps=env_steps)
+
+    # Rollout storage, allocated once.
+    T, N = cfg.num_steps, cfg.num_envs
+    space = envs.single_observation_space
+    images = np.zeros((T, N, *space["image"].shape), dtype=np.uint8)
+    texts = np.zeros((T, N, *space["text"].shape), dtype=space["text"].dtype)
+    actions = np.zeros((T, N), dtype=np.int64)
+    logprobs = np.zeros((T, N), dtype=np.float32)
+    values = np.zeros((T, N), dtype=np.float32)
+    rewards = np.zeros((T, N), dtype=np.float32)
+    terminated = np.zeros((T, N), dtype=bool)
+    truncated = np.zeros((T, N), dtype=bool)
+    valid = np.zeros((T, N), dtype=bool)
+    labels = np.zeros((T, N, 5), dtype=bool)
+
+    progress = Progress(num_updates, initial=update, enabled=cfg.progress, desc=f"ppo {cfg.env_id}")
+    interrupted = False
+    next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
+    next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else None
+    with GracefulInterrupt() as stop:
+        while update < num_updates:
+            tick = time.perf_counter()
+            frac = update / num_updates
+            lr = cfg.learning_rate * (1.0 - frac if cfg.anneal_lr else 1.0)
+            optimizer.param_groups[0]["lr"] = lr
+            bc_coef = cfg.bc_coef * max(0.0, 1.0 - frac / cfg.bc_decay) if cfg.bc_decay > 0 else 0.0
+
+            # -- 1. rollout ------------------------------------------------------------------
+            policy.eval()
+            forward_time = 0.0
+            with torch.no_grad():
+                for t in range(T):
+                    images[t], texts[t] = obs["image"], obs["text"]
+                    valid[t] = ~resetting
+                    if bc_coef > 0:
+                        labels[t] = solver.optimal_action_mask(envs.game.state)
+                    f0 = time.perf_counter()
+                    out = policy({"image": images[t], "text": texts[t]}, heads=("logits", "value"))
+                    logp_all = torch.log_softmax(out["logits"], dim=-1)
+                    action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+                    forward_time += time.perf_counter() - f0
+                    actions[t] = action.numpy()
+                    logprobs[t] = logp_all.gather(1, action[:, None]).squeeze(1).numpy()
+                    values[t] = out["value"].numpy()
+                    obs, reward, term, trunc, info = envs.step(actions[t])
+                    rewards[t], terminated[t], truncated[t] = reward, term, trunc
+                    stats.update(reward, term, trunc, info["success"])
+                    done = term | trunc
+                    if done.any():
+                        recent_successes.extend(info["success"][done].astype(float).tolist())
+                    resetting = done
+                next_value = policy({"image": obs["image"], "text": obs["text"]}, heads=("value",))["value"].numpy()
+            env_steps += T * N
+            rollout_time = time.perf_counter() - tick
+
+            # -- 2. targets ------------------------------------------------------------------
+            advantages, returns = gae(
+                rewards, values, next_value, terminated, truncated, valid, cfg.gamma, cfg.gae_lambda
+            )
+
+            # -- 3. update --------------------------------------------------------------------
+            u0 = time.perf_counter()
+            policy.train()
+            flat_valid = np.flatnonzero(valid.reshape(-1))
+            b_images = images.reshape(T * N, *images.shape[2:])
+            b_texts = texts.reshape(T * N, *texts.shape[2:])
+            b_actions = torch.from_numpy(actions.reshape(-1))
+            b_logprobs = torch.from_numpy(logprobs.reshape(-1))
+            b_values = torch.from_numpy(values.reshape(-1))
+            b_adv = torch.from_numpy(advantages.reshape(-1))
+            b_returns = torch.from_numpy(returns.reshape(-1))
+            b_labels = torch.from_numpy(labels.reshape(T * N, 5))
+            minibatch = max(1, len(flat_valid) // cfg.num_minibatches)
+            clip_fracs, kls, pg_losses, v_losses, entropies, bc_losses = [], [], [], [], [], []
+            stop_early = False
+            for _epoch in range(cfg.num_epochs):
+                order = flat_valid[rng.permutation(len(flat_valid))]
+                for start in range(0, len(order) - minibatch + 1, minibatch):
+                    idx = order[start : start + minibatch]
+                    out = policy(
+                        {"image": torch.from_numpy(b_images[idx]).to(device),
+                         "text": torch.from_numpy(b_texts[idx]).to(device)},
+                        heads=("logits", "value"),
+                    )
+                    mb_actions = b_actions[idx].to(device)
+                    logp_all = torch.log_softmax(out["logits"], dim=-1)
+                    new_logp = logp_all.gather(1, mb_actions[:, None]).squeeze(1)
+                    log_ratio = new_logp - b_logprobs[idx].to(device)
+                    ratio = log_ratio.exp()
+                    with torch.no_grad():
+                        kls.append(float(((ratio - 1) - log_ratio).mean()))
+                        clip_fracs.append(float(((ratio - 1).abs() > cfg.clip_coef).float().mean()))
+                    mb_adv = b_adv[idx].to(device)
+                    if cfg.norm_adv and len(idx) > 1:
+                        mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                    pg_loss = torch.max(
+                        -mb_adv * ratio, -mb_adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)
+                    ).mean()
+                    new_value = out["value"]
+                    mb_returns = b_returns[idx].to(device)
+                    if cfg.clip_vloss:
+                        old = b_values[idx].to(device)
+                        clipped = old + (new_value - old).clamp(-cfg.clip_coef, cfg.clip_coef)
+                        v_loss = 0.5 * torch.max((new_value - mb_returns) ** 2, (clipped - mb_returns) ** 2).mean()
+                    else:
+                        v_loss = 0.5 * ((new_value - mb_returns) ** 2).mean()
+                    entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
+                    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                    if bc_coef > 0:
+                        mask = b_labels[idx].to(device).float()
+                        has = mask.sum(dim=1) > 0
+                        if has.any():
+                            target = mask[has] / mask[has].sum(dim=1, keepdim=True)
+                            bc_loss = -(target * logp_all[has]).sum(dim=1).mean()
+                            loss = loss + bc_coef * bc_loss
+                            bc_losses.append(bc_loss.item())
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    pg_losses.append(pg_loss.item())
+                    v_losses.append(v_loss.item())
+                    entropies.append(entropy.item())
+                    if cfg.target_kl > 0 and kls[-1] > cfg.target_kl:
+                        stop_early = True
+                        break
+                if stop_early:
+                    break
+            update += 1
+            update_time = time.perf_counter() - u0
+
+            # -- 4. curriculum, logging, evaluation, checkpoints -----------------------------------
+            if curriculum.advance(recent_successes):
+                recent_successes.clear()
+                envs.close()
+                envs = make_vec_env(cfg.env_id, N, curriculum.env_kwargs(cfg.train_env_kwargs()))
+                obs, _ = envs.reset(seed=cfg.seed + 7919 * update)
+                resetting = np.zeros(N, dtype=bool)
+                progress.write(f"curriculum: radius {curriculum.radius} at {env_steps} env steps")
+            recent_successes = recent_successes[-cfg.curriculum_window :]
+            valid_values = values[valid]
+            logger.record_dict(stats.scalars())
+            logger.record_dict({
+                "train/approx_kl": float(np.mean(kls)) if kls else 0.0,
+                "train/clip_fraction": float(np.mean(clip_fracs)) if clip_fracs else 0.0,
+                "train/explained_variance": explained_variance(valid_values, returns[valid]),
+                "train/value_loss": float(np.mean(v_losses)) if v_losses else 0.0,
+                "train/policy_gradient_loss": float(np.mean(pg_losses)) if pg_losses else 0.0,
+                "train/entropy_loss": -float(np.mean(entropies)) if entropies else 0.0,
+                "train/learning_rate": lr,
+                "train/n_updates": update,
+                "train/bc_coef": bc_coef,
+                "time/fps": T * N / max(time.perf_counter() - tick, 1e-9),
+                "time/total_timesteps": env_steps,
+                "time/rollout_forward_s": forward_time,
+                "time/rollout_env_s": rollout_time - forward_time,
+                "time/update_s": update_time,
+            })
+            if bc_losses:
+                logger.record("train/bc_loss", float(np.mean(bc_losses)))
+            if curriculum.radius is not None:
+                logger.record("curriculum/radius", curriculum.radius)
+            logger.dump(env_steps)
+            if next_eval is not None and env_steps >= next_eval and update < num_updates:
+                session.evaluate(env_steps, cfg.eval_episodes, resume_state, env_steps=env_steps)
+                logger.dump(env_steps)
+                while next_eval <= env_steps:
+                    next_eval += cfg.eval_every
+            if next_ckpt is not None and env_steps >= next_ckpt:
+                checkpoint(session.run.last_checkpoint)
+                while next_ckpt <= env_steps:
+                    next_ckpt += cfg.checkpoint_every
+            scalars = stats.scalars()
+            progress.update(1, success=scalars.get("rollout/success_rate"), ret=scalars.get("rollout/ep_rew_mean"),
+                            eval=session.last_success)
+            if callback is not None:
+                callback(update)
+            if stop.requested:
+                interrupted = True
+                break
+            if session.out_of_time():
+                break
+    progress.close()
+
+    checkpoint(session.run.last_checkpoint)
+    envs.close()
+    final = None
+    if not interrupted:
+        final = session.evaluate(env_steps, cfg.final_eval_episodes, resume_state, env_steps=env_steps)
+        logger.dump(env_steps)
+        checkpoint(session.run.checkpoints / "final.pt")
+    return session.result(update, env_steps, final, interrupted)
