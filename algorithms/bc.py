@@ -64,7 +64,7 @@ class BCConfig(TrainerConfig):
     """Probability of a random action in DAgger rollouts (the policy acts greedily otherwise)."""
     batch_size: int = 128
     """Minibatch size."""
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     """Adam learning rate (peak, after warm-up)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over ``total_steps``."""
@@ -77,7 +77,7 @@ class BCConfig(TrainerConfig):
     """Adam weight decay (L2)."""
     max_grad_norm: float = 1.0
     """Global gradient-norm clip."""
-    targets: str = "canonical"
+    targets: str = "uniform"
     """``"canonical"``: one optimal action per state, the first in the order FORWARD, LEFT,
     RIGHT, BACKWARD, STOP (a deterministic expert, so the greedy policy has a clear margin
     and follows one consistent shortest path); ``"uniform"``: spread over every optimal
@@ -145,10 +145,11 @@ class BCConfig(TrainerConfig):
 ENV_PRESETS: dict[str, dict[str, Any]] = {
     "Penguin-Bare-v0": {
         "data_steps": 30_000,
-        "total_steps": 2_000,
+        "total_steps": 3_000,
         "dagger_rounds": 1,
         "dagger_steps": 8_000,
-        "eval_every": 500,
+        "eval_every": 1_000,
+        "eval_episodes": 100,
     },
 }
 

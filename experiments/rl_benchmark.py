@@ -1,0 +1,138 @@
+"""Reinforcement-learning targets, measured: ``python -m experiments.rl_benchmark [--only NAME ...]``.
+
+Each entry of :data:`RUNS` is one plain command (``python -m experiments.train <algo> ...``) run
+for seeds 0 and 1 in its own process, one after the other (never two trainings at once), under
+``/usr/bin/time -v``. From each run's ``eval.csv`` it records greedy and sampled held-out
+success and SPL, env steps and wall time to 90% greedy success, peak resident memory, and the
+learning curve. Writes ``rl_benchmark.json``, ``.md`` and ``.png`` (greedy success vs env steps
+and vs wall time) to ``--out`` (default ``results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: name -> (algorithm, flags, target greedy success, minutes allowed)
+RUNS: dict[str, tuple[str, list[str], float, float]] = {
+    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "True", "--time-limit", "15",
+                         "--total-env-steps", "5000000"], 0.95, 15.0),
+    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "True", "--time-limit", "20",
+                           "--total-env-steps", "5000000"], 0.90, 20.0),
+    "ppo-gold": ("ppo", ["--env-id", "Penguin-Gold-v0", "--time-limit", "30",
+                         "--total-env-steps", "10000000"], 0.90, 30.0),
+}
+
+
+def first_reaching(curve: list[dict], key: str, level: float) -> dict | None:
+    return next((row for row in curve if row["success_rate"] >= level), None)
+
+
+def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
+    algo, flags, target, minutes = RUNS[name]
+    run_name = f"{name}-s{seed}"
+    shutil.rmtree(runs_dir / run_name, ignore_errors=True)
+    command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
+               "--runs-dir", str(runs_dir), "--run-name", run_name, "--progress", "False", *extra]
+    timed = Path("/usr/bin/time").exists()
+    start = time.perf_counter()
+    proc = subprocess.run((["/usr/bin/time", "-v"] if timed else []) + command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    with (runs_dir / run_name / "eval.csv").open() as f:
+        curve = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    final, reached = curve[-1], first_reaching(curve, "success_rate", 0.9)
+    return {
+        "name": name, "algo": algo, "seed": seed, "command": " ".join(command[1:]),
+        "greedy_success": final["success_rate"], "greedy_spl": final["spl"],
+        "sampled_success": final["sampled_success_rate"], "sampled_spl": final["sampled_spl"],
+        "env_steps": int(final["env_steps"]), "wall_time_s": wall,
+        "env_steps_to_90": int(reached["env_steps"]) if reached else None,
+        "minutes_to_90": reached["wall_time"] / 60 if reached else None,
+        "peak_rss_gb": int(peak.group(1)) / 1024**2 if peak else None,
+        "target": target, "minutes_allowed": minutes,
+        "met": final["success_rate"] >= target and wall <= 60 * (minutes + 2),
+        "curve": curve,
+    }
+
+
+def write_report(rows: list[dict], out: Path, meta: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rl_benchmark.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    lines = [
+        "# Reinforcement-learning benchmark", "",
+        f"`python -m experiments.rl_benchmark`; {meta['machine']}; {meta['date']}. 500 held-out levels, test "
+        "phrasings; from scratch (reward only, no checkpoint, no solver labels).", "",
+        "| run | seed | greedy success (SPL) | sampled success | target | env steps | wall time | to 90% (env steps / min) | peak memory |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        to90 = f"{r['env_steps_to_90']:,} / {r['minutes_to_90']:.1f}" if r["env_steps_to_90"] else "not reached"
+        peak = f"{r['peak_rss_gb']:.2f} GB" if r["peak_rss_gb"] else "n/a"
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {r['greedy_success']:.1%} ({r['greedy_spl']:.3f}) | {r['sampled_success']:.1%} "
+            f"| {r['target']:.0%} in {r['minutes_allowed']:.0f} min: {'met' if r['met'] else 'NOT met'} "
+            f"| {r['env_steps']:,} | {r['wall_time_s'] / 60:.1f} min | {to90} | {peak} |"
+        )
+    lines += ["", "![learning curves](rl_benchmark.png)"]
+    (out / "rl_benchmark.md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for r in rows:
+        label = f"{r['name']} s{r['seed']}"
+        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+    axes[0].set_xlabel("env steps")
+    axes[1].set_xlabel("wall time (minutes)")
+    for ax in axes:
+        ax.set_ylabel("held-out greedy success")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "rl_benchmark.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--merge", action="store_true", help="keep other rows of an existing report")
+    args, extra = parser.parse_known_args(argv)
+    rows: list[dict] = []
+    if args.merge and (args.out / "rl_benchmark.json").exists():
+        rows = [r for r in json.loads((args.out / "rl_benchmark.json").read_text())["results"]
+                if (r["name"], r["seed"]) not in {(n, s) for n in args.only for s in args.seeds}]
+    meta = {"date": _dt.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'cpu'})"}
+    for name in args.only:
+        for seed in args.seeds:
+            row = run_one(name, seed, args.runs_dir, extra)
+            print(f"{name} seed {seed}: greedy {row['greedy_success']:.1%}, sampled {row['sampled_success']:.1%}, "
+                  f"{row['env_steps']:,} env steps, {row['wall_time_s'] / 60:.1f} min", flush=True)
+            rows.append(row)
+            write_report(rows, args.out, meta)
+
+
+if __name__ == "__main__":
+    main()
