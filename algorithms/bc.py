@@ -559,14 +559,8 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
                 break
     progress.close()
 
-    checkpoint(session.run.last_checkpoint)
-    final = None
-    if not interrupted:
-        final = session.evaluate(step, cfg.final_eval_episodes, resume_state, data_steps=len(data))
-        logger.dump(step)
-        checkpoint(session.run.checkpoints / "final.pt")
     env_steps = (cfg.data_steps if cfg.dataset is None else 0) + rounds_done * cfg.dagger_steps
-    return session.result(step, env_steps, final, interrupted)
+    return session.finish(step, env_steps, interrupted, resume_state, step, {"data_steps": len(data)})
 
 
 #: The name this trainer had before every trainer shared one interface.

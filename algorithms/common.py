@@ -358,6 +358,26 @@ class TrainingRun:
             self.save(self.run.checkpoints / "best.pt", resume() if resume else None)
         return greedy, sampled
 
+    def finish(
+        self,
+        steps: int,
+        env_steps: int,
+        interrupted: bool,
+        resume: Callable[[], dict[str, Any]],
+        at: int,
+        row_extra: dict[str, float] | None = None,
+    ) -> TrainResult:
+        """End of every trainer: the resume checkpoint, then (unless interrupted) the final
+        held-out evaluation, logged at step ``at`` with ``row_extra`` in its ``eval.csv`` row,
+        and ``final.pt``; returns the :class:`TrainResult`."""
+        self.save(self.run.last_checkpoint, resume(), env_steps=env_steps)
+        final = None
+        if not interrupted:
+            final = self.evaluate(at, self.cfg.final_eval_episodes, resume, **(row_extra or {}))
+            self.logger.dump(at)
+            self.save(self.run.checkpoints / "final.pt", resume(), env_steps=env_steps)
+        return self.result(steps, env_steps, final, interrupted)
+
     def result(
         self,
         steps: int,

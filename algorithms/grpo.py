@@ -30,6 +30,7 @@ import copy
 import pickle
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,23 +38,20 @@ import torch
 
 import agents
 from algorithms.advantages import group_advantages
-from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, need
+from algorithms.common import Callback, TrainingRun, TrainResult, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
-from algorithms.logger import EpisodeStats
-from algorithms.ppo import RadiusCurriculum
+from algorithms.onpolicy import Every, OnPolicyConfig, RadiusCurriculum, bc_aux_loss
 from algorithms.progress import Progress
 from fake_traces import solver
 
 
 @dataclass
-class GRPOConfig(TrainerConfig):
-    """Pseudo-GRPO hyper-parameters (plus every :class:`~algorithms.common.TrainerConfig` field)."""
+class GRPOConfig(OnPolicyConfig):
+    """Pseudo-GRPO hyper-parameters (plus every :class:`~algorithms.onpolicy.OnPolicyConfig` field)."""
 
-    env_id: str = "Penguin-Bare-v0"
-    """Registered Penguin env id."""
-    total_env_steps: int = 1_000_000
-    """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
+    learning_rate: float = 3e-4
+    """Adam learning rate (start value when annealed)."""
     group_size: int = 8
     """Episodes per group (all from one start state); at least 2."""
     num_groups: int = 16
@@ -62,65 +60,27 @@ class GRPOConfig(TrainerConfig):
     """``"mean"`` (GRPO: the group's mean return) or ``"rloo"`` (leave-one-out mean)."""
     num_epochs: int = 2
     """Passes over each iteration's steps."""
-    num_minibatches: int = 4
-    """Minibatches per pass."""
-    learning_rate: float = 3e-4
-    """Adam learning rate (start value when annealed)."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the budget."""
-    clip_coef: float = 0.2
-    """Importance-ratio clipping range."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
+    minibatch_size: int = 512
+    """Steps per minibatch (an iteration's step count varies with its episodes' lengths, so
+    minibatches have a fixed size, not a fixed number; this also bounds the update's memory)."""
     kl_coef: float = 0.0
     """Weight of the KL penalty to the frozen reference policy (0: none; DeepSeekMath used 0.04)."""
     reference: str | None = None
     """Checkpoint of the reference policy for the KL term; None uses the starting policy
     (``init_from``'s weights, or the initial weights)."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
     max_episode_steps: int = 0
     """Cut group episodes after this many steps (0: the env's own ``max_steps``)."""
-    bc_coef: float = 0.0
-    """Weight of a behaviour-cloning auxiliary loss on the solver's optimal actions for the
-    visited states (0: learning from reward alone)."""
-    bc_decay: float = 0.5
-    """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
-    curriculum: bool = False
-    """``Penguin-Bare-v0`` only: grow the gold radius from ``curriculum_start`` (see PPO)."""
-    curriculum_start: int = 1
-    """First curriculum radius."""
-    curriculum_threshold: float = 0.8
-    """Training success rate (last ``curriculum_window`` episodes) that widens the radius."""
-    curriculum_window: int = 256
-    """Episodes the curriculum's success rate is measured over."""
-    eval_every: int = 100_000
-    """Env steps between held-out evaluations (0: only at the end)."""
-    checkpoint_every: int = 100_000
-    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
 
     def validate(self) -> None:
         super().validate()
         need(self.group_size >= 2, f"group_size must be >= 2 (a group baseline needs peers), got {self.group_size}")
-        for name in ("total_env_steps", "num_groups", "num_epochs", "num_minibatches",
-                     "curriculum_start", "curriculum_window"):
+        for name in ("num_groups", "num_epochs", "minibatch_size"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.baseline in ("mean", "rloo"), f"baseline must be 'mean' or 'rloo', got {self.baseline!r}")
-        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
-        for name in ("clip_coef", "ent_coef", "kl_coef", "bc_coef", "max_episode_steps"):
+        for name in ("kl_coef", "max_episode_steps"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("bc_decay", "curriculum_threshold"):
-            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
-        need(
-            not self.curriculum or self.env_id == "Penguin-Bare-v0",
-            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
-        )
-        if self.reference is not None:
-            from pathlib import Path
-
-            if not Path(self.reference).is_file():
-                raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
+        if self.reference is not None and not Path(self.reference).is_file():
+            raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
 
     @property
     def num_envs(self) -> int:
@@ -146,6 +106,11 @@ def grpo_loss(
     return loss.mean(), ratio
 
 
+def _gather(steps: list[tuple], picks: list[np.ndarray], field: int) -> np.ndarray:
+    """Field ``field`` of every recorded step, only the picked rows, in one copy."""
+    return np.concatenate([step[field][pick] for step, pick in zip(steps, picks, strict=True)])
+
+
 def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     """Train with pseudo-GRPO and evaluate on held-out levels. ``callback(iteration)`` runs after
     every update. Run directory, checkpoints and resume as :func:`algorithms.ppo.train`."""
@@ -153,10 +118,9 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     session = TrainingRun(cfg, "grpo")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
     optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
-    curriculum = RadiusCurriculum(cfg)  # type: ignore[arg-type]  (same curriculum fields as PPO)
+    curriculum = RadiusCurriculum(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     G, N = cfg.group_size, cfg.num_envs
-    stats = EpisodeStats(N, window=max(100, cfg.curriculum_window), next_step_autoreset=False)
     recent_successes: list[float] = []
 
     reference = None
@@ -199,28 +163,23 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             state["reference"] = reference.state_dict()
         return state
 
-    def checkpoint(path) -> None:
-        session.save(path, resume_state(), env_steps=env_steps)
-
     level_span = cfg.num_levels if cfg.num_levels > 0 else 2**31 - 1 - cfg.start_level
     progress = Progress(cfg.total_env_steps, initial=env_steps, enabled=cfg.progress, desc=f"grpo {cfg.env_id}")
     interrupted = False
-    next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-    next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else None
+    eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
     with GracefulInterrupt() as stop:
         while env_steps < cfg.total_env_steps:
             tick = time.perf_counter()
-            frac = env_steps / cfg.total_env_steps
-            lr = cfg.learning_rate * (1.0 - frac if cfg.anneal_lr else 1.0)
+            lr, bc_coef = cfg.schedule(env_steps / cfg.total_env_steps)
             optimizer.param_groups[0]["lr"] = lr
-            bc_coef = cfg.bc_coef * max(0.0, 1.0 - frac / cfg.bc_decay) if cfg.bc_decay > 0 else 0.0
 
             # -- 1-2. groups of episodes from shared start states ------------------------------
             levels = cfg.start_level + rng.integers(0, level_span, cfg.num_groups)
             obs, _ = envs.reset(options={"level": np.repeat(levels, G)})
-            limit = cfg.max_episode_steps or envs.config.episode_limit()
+            limit = cfg.max_episode_steps or envs.config.episode_limit
             alive = np.ones(N, dtype=bool)
             episode_return = np.zeros(N)
+            episode_length = np.zeros(N, dtype=np.int64)
             episode_success = np.zeros(N, dtype=bool)
             steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
             policy.eval()
@@ -240,16 +199,19 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     actions[rows] = action.numpy()
                     obs, reward, term, trunc, info = envs.step(actions)
                     episode_return[rows] += reward[rows]
+                    episode_length[rows] += 1
                     done = (term | trunc) & alive
                     episode_success[done] = info["success"][done]
                     alive &= ~done
             # Episodes cut by max_episode_steps end here, unfinished (their return so far counts).
-            finished = np.ones(N, dtype=bool)
-            stats.update(episode_return, finished, np.zeros(N, dtype=bool), episode_success)
+            episode_stats = {
+                "rollout/ep_rew_mean": float(episode_return.mean()),
+                "rollout/ep_len_mean": float(episode_length.mean()),
+                "rollout/success_rate": float(episode_success.mean()),
+            }
             recent_successes.extend(episode_success.astype(float).tolist())
             played = sum(len(s[0]) for s in steps)
             env_steps += played
-            # Reset every game next iteration (a fresh group), so no episode leaks across.
             rollout_time = time.perf_counter() - tick
 
             # -- 3. group-relative advantages ---------------------------------------------------
@@ -260,24 +222,22 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             # -- 4. update ------------------------------------------------------------------------
             u0 = time.perf_counter()
             pg_losses, kls, entropies, clip_fracs, bc_losses = [], [], [], [], []
-            rows_all = np.concatenate([st[0] for st in steps])
             # Steps of equal-return groups carry no policy gradient; they are trained on only
-            # when the behaviour-cloning loss gives them something to learn.
-            train_rows = np.ones(len(rows_all), bool) if bc_coef > 0 else informative[rows_all]
-            if train_rows.any():
-                b_image = np.concatenate([st[1] for st in steps])[train_rows]
-                b_text = np.concatenate([st[2] for st in steps])[train_rows]
-                b_action = torch.from_numpy(np.concatenate([st[3] for st in steps])[train_rows])
-                b_logp = torch.from_numpy(np.concatenate([st[4] for st in steps])[train_rows])
-                b_adv = torch.from_numpy(advantages[rows_all[train_rows]])
-                b_informative = torch.from_numpy(informative[rows_all[train_rows]])
-                b_labels = (
-                    torch.from_numpy(np.concatenate([st[5] for st in steps])[train_rows])
-                    if bc_coef > 0 else None
-                )
+            # when the behaviour-cloning loss gives them something to learn. Each step's rows are
+            # selected before concatenating, so the frames are copied once.
+            picks = [np.ones(len(st[0]), bool) if bc_coef > 0 else informative[st[0]] for st in steps]
+            b_rows = np.concatenate([st[0][pick] for st, pick in zip(steps, picks, strict=True)])
+            if b_rows.size:
+                b_image, b_text = _gather(steps, picks, 1), _gather(steps, picks, 2)
+                b_action = torch.from_numpy(_gather(steps, picks, 3))
+                b_logp = torch.from_numpy(_gather(steps, picks, 4))
+                b_adv = torch.from_numpy(advantages[b_rows])
+                b_informative = torch.from_numpy(informative[b_rows])
+                b_labels = torch.from_numpy(_gather(steps, picks, 5)) if bc_coef > 0 else None
+                del steps
                 policy.train()
                 total = len(b_action)
-                minibatch = max(1, total // cfg.num_minibatches)
+                minibatch = min(total, cfg.minibatch_size)
                 for _epoch in range(cfg.num_epochs):
                     order = rng.permutation(total)
                     for start in range(0, total - minibatch + 1, minibatch):
@@ -306,14 +266,10 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                                 kl = k3_kl(new_logp[use], ref_logp).mean()
                                 loss = loss + cfg.kl_coef * kl
                                 kls.append(kl.item())
-                        if b_labels is not None:
-                            mask = b_labels[idx].to(device).float()
-                            has = mask.sum(dim=1) > 0
-                            if has.any():
-                                target = mask[has] / mask[has].sum(dim=1, keepdim=True)
-                                bc_loss = -(target * logp_all[has]).sum(dim=1).mean()
-                                loss = loss + bc_coef * bc_loss
-                                bc_losses.append(bc_loss.item())
+                        bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device)) if b_labels is not None else None
+                        if bc_loss is not None:
+                            loss = loss + bc_coef * bc_loss
+                            bc_losses.append(bc_loss.item())
                         if not loss.requires_grad:
                             continue
                         optimizer.zero_grad(set_to_none=True)
@@ -331,7 +287,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                 envs.reset(seed=cfg.seed + 7919 * iteration)
                 progress.write(f"curriculum: radius {curriculum.radius} at {env_steps} env steps")
             recent_successes = recent_successes[-cfg.curriculum_window :]
-            logger.record_dict(stats.scalars())
+            logger.record_dict(episode_stats)
             logger.record_dict({
                 "train/policy_gradient_loss": float(np.mean(pg_losses)) if pg_losses else 0.0,
                 "train/entropy_loss": -float(np.mean(entropies)) if entropies else 0.0,
@@ -353,17 +309,12 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             if curriculum.radius is not None:
                 logger.record("curriculum/radius", curriculum.radius)
             logger.dump(env_steps)
-            if next_eval is not None and env_steps >= next_eval and env_steps < cfg.total_env_steps:
+            if eval_due.due(env_steps) and env_steps < cfg.total_env_steps:
                 session.evaluate(env_steps, cfg.eval_episodes, resume_state, env_steps=env_steps)
                 logger.dump(env_steps)
-                while next_eval <= env_steps:
-                    next_eval += cfg.eval_every
-            if next_ckpt is not None and env_steps >= next_ckpt:
-                checkpoint(session.run.last_checkpoint)
-                while next_ckpt <= env_steps:
-                    next_ckpt += cfg.checkpoint_every
-            scalars = stats.scalars()
-            progress.update(played, success=scalars.get("rollout/success_rate"), eval=session.last_success)
+            if checkpoint_due.due(env_steps):
+                session.save(session.run.last_checkpoint, resume_state(), env_steps=env_steps)
+            progress.update(played, success=episode_stats["rollout/success_rate"], eval=session.last_success)
             if callback is not None:
                 callback(iteration)
             if stop.requested:
@@ -372,12 +323,5 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             if session.out_of_time():
                 break
     progress.close()
-
-    checkpoint(session.run.last_checkpoint)
     envs.close()
-    final = None
-    if not interrupted:
-        final = session.evaluate(env_steps, cfg.final_eval_episodes, resume_state, env_steps=env_steps)
-        logger.dump(env_steps)
-        checkpoint(session.run.checkpoints / "final.pt")
-    return session.result(iteration, env_steps, final, interrupted)
+    return session.finish(iteration, env_steps, interrupted, resume_state, env_steps, {"env_steps": env_steps})

@@ -30,7 +30,6 @@ import torch
 from algorithms.advantages import gae
 from algorithms.common import (
     Callback,
-    TrainerConfig,
     TrainingRun,
     TrainResult,
     explained_variance,
@@ -39,121 +38,53 @@ from algorithms.common import (
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats
+from algorithms.onpolicy import Every, OnPolicyConfig, RadiusCurriculum, bc_aux_loss
 from algorithms.progress import Progress
 from fake_traces import solver
 
 
 @dataclass
-class PPOConfig(TrainerConfig):
-    """PPO hyper-parameters (plus every :class:`~algorithms.common.TrainerConfig` field)."""
+class PPOConfig(OnPolicyConfig):
+    """PPO hyper-parameters (plus every :class:`~algorithms.onpolicy.OnPolicyConfig` field)."""
 
-    env_id: str = "Penguin-Bare-v0"
-    """Registered Penguin env id."""
-    total_env_steps: int = 1_000_000
-    """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
     num_envs: int = 64
     """Games stepped together."""
     num_steps: int = 64
     """Steps per game per rollout (a rollout is ``num_envs * num_steps`` transitions)."""
     num_epochs: int = 4
     """Passes over each rollout."""
-    num_minibatches: int = 4
-    """Minibatches per pass."""
-    learning_rate: float = 5e-4
-    """Adam learning rate (start value when annealed)."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the budget."""
+    num_minibatches: int = 8
+    """Minibatches per pass (more, smaller minibatches: more gradient steps for the same compute)."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
     """GAE lambda."""
-    clip_coef: float = 0.2
-    """Surrogate clipping range."""
     clip_vloss: bool = False
     """Clip the value loss around the rollout's values as well."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
     target_kl: float = 0.0
     """Stop an update's epochs once the approximate KL exceeds this (0: never)."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
-    bc_coef: float = 0.0
-    """Weight of a behaviour-cloning auxiliary loss on the solver's optimal actions for the
-    states the policy visits (0: pure RL, learning from reward alone)."""
-    bc_decay: float = 0.5
-    """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
-    curriculum: bool = False
-    """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
-    radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
-    env's own ``radius`` (anywhere if unset)."""
-    curriculum_start: int = 1
-    """First curriculum radius."""
-    curriculum_threshold: float = 0.8
-    """Training success rate (last ``curriculum_window`` episodes) that widens the radius."""
-    curriculum_window: int = 256
-    """Episodes the curriculum's success rate is measured over."""
-    eval_every: int = 100_000
-    """Env steps between held-out evaluations (0: only at the end)."""
-    checkpoint_every: int = 100_000
-    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
 
     def validate(self) -> None:
         super().validate()
-        for name in ("total_env_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
-                     "curriculum_start", "curriculum_window"):
+        for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(
             (self.num_envs * self.num_steps) % self.num_minibatches == 0,
             f"num_envs * num_steps ({self.num_envs * self.num_steps}) must be divisible by "
             f"num_minibatches ({self.num_minibatches})",
         )
-        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
-        for name in ("gamma", "gae_lambda", "bc_decay", "curriculum_threshold"):
+        for name in ("gamma", "gae_lambda"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ("clip_coef", "ent_coef", "vf_coef", "target_kl", "bc_coef"):
+        for name in ("vf_coef", "target_kl"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
-        need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
-        need(
-            not self.curriculum or self.env_id == "Penguin-Bare-v0",
-            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
-        )
 
     @property
     def rollout_size(self) -> int:
         return self.num_envs * self.num_steps
-
-
-class RadiusCurriculum:
-    """Gold within ``radius`` cells, widened by one each time training success passes a threshold."""
-
-    def __init__(self, cfg: PPOConfig) -> None:
-        size = int(cfg.env_kwargs.get("size", 8))
-        final = cfg.env_kwargs.get("radius")
-        self.final = None if final is None else int(final)
-        # Beyond 2 * size every cell of the room is within the radius: the same as "anywhere".
-        self.limit = self.final if self.final is not None else 2 * size
-        self.radius = min(cfg.curriculum_start, self.limit) if cfg.curriculum else None
-        self.threshold = cfg.curriculum_threshold
-        self.window = cfg.curriculum_window
-
-    def env_kwargs(self, base: dict[str, Any]) -> dict[str, Any]:
-        if self.radius is None:
-            return base
-        at_end = self.radius >= self.limit
-        return {**base, "radius": self.final if at_end else self.radius}
-
-    def advance(self, successes: list[float]) -> bool:
-        """Widen the radius if the last ``window`` episodes succeeded often enough."""
-        if self.radius is None or self.radius >= self.limit or len(successes) < self.window:
-            return False
-        if float(np.mean(successes[-self.window :])) < self.threshold:
-            return False
-        self.radius += 1
-        return True
 
 
 def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
@@ -207,9 +138,6 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             "recent_successes": [float(x) for x in recent_successes],
         }
 
-    def checkpoint(path) -> None:
-        session.save(path, resume_state(), env_steps=env_steps)
-
     # Rollout storage, allocated once.
     T, N = cfg.num_steps, cfg.num_envs
     space = envs.single_observation_space
@@ -226,15 +154,12 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
 
     progress = Progress(num_updates, initial=update, enabled=cfg.progress, desc=f"ppo {cfg.env_id}")
     interrupted = False
-    next_eval = (env_steps // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-    next_ckpt = (env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every if cfg.checkpoint_every else None
+    eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
     with GracefulInterrupt() as stop:
         while update < num_updates:
             tick = time.perf_counter()
-            frac = update / num_updates
-            lr = cfg.learning_rate * (1.0 - frac if cfg.anneal_lr else 1.0)
+            lr, bc_coef = cfg.schedule(update / num_updates)
             optimizer.param_groups[0]["lr"] = lr
-            bc_coef = cfg.bc_coef * max(0.0, 1.0 - frac / cfg.bc_decay) if cfg.bc_decay > 0 else 0.0
 
             # -- 1. rollout ------------------------------------------------------------------
             policy.eval()
@@ -317,14 +242,10 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
                         v_loss = 0.5 * ((new_value - mb_returns) ** 2).mean()
                     entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
                     loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-                    if bc_coef > 0:
-                        mask = b_labels[idx].to(device).float()
-                        has = mask.sum(dim=1) > 0
-                        if has.any():
-                            target = mask[has] / mask[has].sum(dim=1, keepdim=True)
-                            bc_loss = -(target * logp_all[has]).sum(dim=1).mean()
-                            loss = loss + bc_coef * bc_loss
-                            bc_losses.append(bc_loss.item())
+                    bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device)) if bc_coef > 0 else None
+                    if bc_loss is not None:
+                        loss = loss + bc_coef * bc_loss
+                        bc_losses.append(bc_loss.item())
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
@@ -372,15 +293,11 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             if curriculum.radius is not None:
                 logger.record("curriculum/radius", curriculum.radius)
             logger.dump(env_steps)
-            if next_eval is not None and env_steps >= next_eval and update < num_updates:
+            if eval_due.due(env_steps) and update < num_updates:
                 session.evaluate(env_steps, cfg.eval_episodes, resume_state, env_steps=env_steps)
                 logger.dump(env_steps)
-                while next_eval <= env_steps:
-                    next_eval += cfg.eval_every
-            if next_ckpt is not None and env_steps >= next_ckpt:
-                checkpoint(session.run.last_checkpoint)
-                while next_ckpt <= env_steps:
-                    next_ckpt += cfg.checkpoint_every
+            if checkpoint_due.due(env_steps):
+                session.save(session.run.last_checkpoint, resume_state(), env_steps=env_steps)
             scalars = stats.scalars()
             progress.update(1, success=scalars.get("rollout/success_rate"), ret=scalars.get("rollout/ep_rew_mean"),
                             eval=session.last_success)
@@ -392,12 +309,5 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             if session.out_of_time():
                 break
     progress.close()
-
-    checkpoint(session.run.last_checkpoint)
     envs.close()
-    final = None
-    if not interrupted:
-        final = session.evaluate(env_steps, cfg.final_eval_episodes, resume_state, env_steps=env_steps)
-        logger.dump(env_steps)
-        checkpoint(session.run.checkpoints / "final.pt")
-    return session.result(update, env_steps, final, interrupted)
+    return session.finish(update, env_steps, interrupted, resume_state, env_steps, {"env_steps": env_steps})

@@ -25,9 +25,9 @@ from pathlib import Path
 
 #: name -> (algorithm, flags, target greedy success, minutes allowed)
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
-    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "True", "--time-limit", "15",
+    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "15",
                          "--total-env-steps", "5000000"], 0.95, 15.0),
-    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "True", "--time-limit", "20",
+    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "20",
                            "--total-env-steps", "5000000"], 0.90, 20.0),
     "ppo-gold": ("ppo", ["--env-id", "Penguin-Gold-v0", "--time-limit", "30",
                          "--total-env-steps", "10000000"], 0.90, 30.0),
@@ -43,7 +43,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
     run_name = f"{name}-s{seed}"
     shutil.rmtree(runs_dir / run_name, ignore_errors=True)
     command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
-               "--runs-dir", str(runs_dir), "--run-name", run_name, "--progress", "False", *extra]
+               "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
     timed = Path("/usr/bin/time").exists()
     start = time.perf_counter()
     proc = subprocess.run((["/usr/bin/time", "-v"] if timed else []) + command, capture_output=True, text=True)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m experiments.train ppo --env-id Penguin-Bare-v0 --curriculum True
+    python -m experiments.train ppo --env-id Penguin-Bare-v0 --curriculum
     python -m experiments.train grpo --env-id Penguin-Bare-v0 --group-size 8
     python -m experiments.train ppo --env-id Penguin-Gold-v0 --init-from runs/bc-.../checkpoints/final.pt
     python -m experiments.train bc --env-id Penguin-Gold-v0     # same as experiments.train_bc
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     result = train(config)
     if result.interrupted:
         print(f"interrupted at step {result.steps}; continue with the same flags and "
-              f"--run-name {result.run_dir.name} --resume True")
+              f"--run-name {result.run_dir.name} --resume")
         return
     print(result.summary())
     print(f"run directory {result.run_dir}")

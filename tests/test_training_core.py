@@ -114,3 +114,26 @@ def test_ctrl_c_only_sets_a_flag_inside_the_block() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.requested
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_trainers_use_every_available_core_never_more_and_flush_denormals() -> None:
+    import pytest
+    import torch
+
+    from algorithms.common import available_cores, configure_torch
+
+    before = torch.get_num_threads()
+    try:
+        assert configure_torch(0) == available_cores() == torch.get_num_threads()
+        assert configure_torch(available_cores() + 5) == available_cores()
+        assert configure_torch(1) == 1 == torch.get_num_threads()
+        with pytest.raises(ValueError, match="threads must be >= 0"):
+            configure_torch(-1)
+        if torch.set_flush_denormal(False):  # the CPU supports flushing
+            tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal float32
+            assert (tiny * 1.0).item() != 0.0
+            configure_torch(0)
+            assert (tiny * 1.0).item() == 0.0
+    finally:
+        torch.set_num_threads(before)
+        torch.set_flush_denormal(False)

@@ -1,0 +1,128 @@
+"""What PPO and pseudo-GRPO share: budget and guidance fields, the radius curriculum, the
+behaviour-cloning auxiliary loss, and the schedule of evaluations and checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms.common import TrainerConfig, need
+
+
+@dataclass
+class OnPolicyConfig(TrainerConfig):
+    """Fields of every on-policy trainer (plus :class:`~algorithms.common.TrainerConfig`'s)."""
+
+    env_id: str = "Penguin-Bare-v0"
+    """Registered Penguin env id."""
+    total_env_steps: int = 1_000_000
+    """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
+    learning_rate: float = 1e-3
+    """Adam learning rate (start value when annealed)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the budget."""
+    clip_coef: float = 0.2
+    """Importance-ratio clipping range."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    bc_coef: float = 0.0
+    """Weight of a behaviour-cloning auxiliary loss on the solver's optimal actions for the
+    states the policy visits (0: learning from reward alone)."""
+    bc_decay: float = 0.5
+    """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
+    curriculum: bool = False
+    """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
+    radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
+    env's own ``radius`` (anywhere if unset)."""
+    curriculum_start: int = 1
+    """First curriculum radius."""
+    curriculum_threshold: float = 0.8
+    """Training success rate (last ``curriculum_window`` episodes) that widens the radius."""
+    curriculum_window: int = 256
+    """Episodes the curriculum's success rate is measured over."""
+    eval_every: int = 100_000
+    """Env steps between held-out evaluations (0: only at the end)."""
+    checkpoint_every: int = 100_000
+    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("total_env_steps", "curriculum_start", "curriculum_window"):
+            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
+        need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
+        for name in ("clip_coef", "ent_coef", "bc_coef"):
+            need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("bc_decay", "curriculum_threshold"):
+            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        need(
+            not self.curriculum or self.env_id == "Penguin-Bare-v0",
+            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
+        )
+
+    def schedule(self, progress: float) -> tuple[float, float]:
+        """``(learning rate, BC coefficient)`` at ``progress`` (0..1) through the budget."""
+        lr = self.learning_rate * (1.0 - progress if self.anneal_lr else 1.0)
+        bc = self.bc_coef * max(0.0, 1.0 - progress / self.bc_decay) if self.bc_decay > 0 else 0.0
+        return lr, bc
+
+
+class RadiusCurriculum:
+    """Gold within ``radius`` cells, widened by one each time training success passes a threshold."""
+
+    def __init__(self, cfg: OnPolicyConfig) -> None:
+        size = int(cfg.env_kwargs.get("size", 8))
+        final = cfg.env_kwargs.get("radius")
+        self.final = None if final is None else int(final)
+        # Beyond 2 * size every cell of the room is within the radius: the same as "anywhere".
+        self.limit = self.final if self.final is not None else 2 * size
+        self.radius = min(cfg.curriculum_start, self.limit) if cfg.curriculum else None
+        self.threshold = cfg.curriculum_threshold
+        self.window = cfg.curriculum_window
+
+    def env_kwargs(self, base: dict[str, Any]) -> dict[str, Any]:
+        """``base`` with the current radius (the env's own once the curriculum is done)."""
+        if self.radius is None:
+            return base
+        at_end = self.radius >= self.limit
+        return {**base, "radius": self.final if at_end else self.radius}
+
+    def advance(self, successes: list[float]) -> bool:
+        """Widen the radius if the last ``window`` episodes succeeded often enough."""
+        if self.radius is None or self.radius >= self.limit or len(successes) < self.window:
+            return False
+        if float(np.mean(successes[-self.window :])) < self.threshold:
+            return False
+        self.radius += 1
+        return True
+
+
+def bc_aux_loss(logp_all: torch.Tensor, optimal: torch.Tensor) -> torch.Tensor | None:
+    """Cross-entropy from the uniform distribution over each state's optimal actions to the
+    policy (``optimal``: ``(B, A)`` bool); None when no state has an optimal action."""
+    mask = optimal.float()
+    has = mask.sum(dim=1) > 0
+    if not has.any():
+        return None
+    target = mask[has] / mask[has].sum(dim=1, keepdim=True)
+    return -(target * logp_all[has]).sum(dim=1).mean()
+
+
+class Every:
+    """Fires once each time a counter passes the next multiple of ``period`` (0: never)."""
+
+    def __init__(self, period: int, start: int = 0) -> None:
+        self.period = period
+        self.next = (start // period + 1) * period if period > 0 else None
+
+    def due(self, count: int) -> bool:
+        if self.next is None or count < self.next:
+            return False
+        while self.next <= count:
+            self.next += self.period
+        return True
