@@ -188,13 +188,13 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     rows = np.flatnonzero(alive)
                     if rows.size == 0:
                         break
-                    image, text = obs["image"][rows], obs["text"][rows]
+                    image, text = obs["image"][rows], obs["text"][rows]  # indexing copies: kept as is
                     labels = solver.optimal_action_mask(envs.game.state.take(rows)) if bc_coef > 0 else None
                     logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
                     logp_all = torch.log_softmax(logits, dim=-1)
                     action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
                     logp = logp_all.gather(1, action[:, None]).squeeze(1)
-                    steps.append((rows, image.copy(), text.copy(), action.numpy(), logp.numpy(), labels))
+                    steps.append((rows, image, text, action.numpy(), logp.numpy(), labels))
                     actions = np.zeros(N, dtype=np.int64)
                     actions[rows] = action.numpy()
                     obs, reward, term, trunc, info = envs.step(actions)

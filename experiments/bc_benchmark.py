@@ -20,17 +20,15 @@ Writes ``bc_benchmark.json``, ``.md`` and ``.png`` (greedy success vs. wall time
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as _dt
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from experiments.timed_run import run_timed
 
 #: env id -> (greedy success target, minutes allowed or None)
 TARGETS: dict[str, tuple[float, float | None]] = {
@@ -49,17 +47,8 @@ def run_one(env_id: str, runs_dir: Path, seed: int, extra: list[str]) -> dict:
         sys.executable, "-m", "experiments.train_bc", "--env", env_id, "--seed", str(seed),
         "--runs-dir", str(runs_dir), "--run-name", name, "--no-progress", *extra,
     ]
-    timed = Path("/usr/bin/time").exists()
-    start = time.perf_counter()
-    proc = subprocess.run(
-        (["/usr/bin/time", "-v"] if timed else []) + command, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
-    peak_kb = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    with (runs_dir / name / "eval.csv").open() as f:
-        curve = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    run = run_timed(command, runs_dir, name)
+    wall, curve = run.wall_time_s, run.curve
     final = curve[-1]
     target, minutes = TARGETS[env_id]
     return {
@@ -74,12 +63,12 @@ def run_one(env_id: str, runs_dir: Path, seed: int, extra: list[str]) -> dict:
         "gradient_steps": int(final["step"]),
         "data_steps": int(final["data_steps"]),
         "wall_time_s": wall,
-        "peak_rss_gb": int(peak_kb.group(1)) / 1024**2 if peak_kb else None,
+        "peak_rss_gb": run.peak_rss_gb,
         "target": target,
         "minutes_allowed": minutes,
         "met": final["success_rate"] >= target and (minutes is None or wall <= 60 * minutes),
         "curve": curve,
-        "stdout": proc.stdout.strip().splitlines()[-2:],
+        "stdout": run.stdout.strip().splitlines()[-2:],
     }
 
 

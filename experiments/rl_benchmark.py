@@ -11,17 +11,15 @@ and vs wall time) to ``--out`` (default ``results/``).
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as _dt
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from experiments.timed_run import run_timed
 
 #: name -> (algorithm, flags, target greedy success, minutes allowed)
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
@@ -44,15 +42,8 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
     shutil.rmtree(runs_dir / run_name, ignore_errors=True)
     command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
                "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
-    timed = Path("/usr/bin/time").exists()
-    start = time.perf_counter()
-    proc = subprocess.run((["/usr/bin/time", "-v"] if timed else []) + command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr[-3000:]}")
-    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    with (runs_dir / run_name / "eval.csv").open() as f:
-        curve = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    run = run_timed(command, runs_dir, run_name)
+    wall, curve = run.wall_time_s, run.curve
     final, reached = curve[-1], first_reaching(curve, "success_rate", 0.9)
     return {
         "name": name, "algo": algo, "seed": seed, "command": " ".join(command[1:]),
@@ -61,7 +52,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
         "env_steps": int(final["env_steps"]), "wall_time_s": wall,
         "env_steps_to_90": int(reached["env_steps"]) if reached else None,
         "minutes_to_90": reached["wall_time"] / 60 if reached else None,
-        "peak_rss_gb": int(peak.group(1)) / 1024**2 if peak else None,
+        "peak_rss_gb": run.peak_rss_gb,
         "target": target, "minutes_allowed": minutes,
         "met": final["success_rate"] >= target and wall <= 60 * (minutes + 2),
         "curve": curve,
