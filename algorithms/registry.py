@@ -13,11 +13,14 @@ from typing import Any
 
 from algorithms.common import TrainerConfig, TrainResult
 
-#: name -> (module, config class name)
-_TRAINERS: dict[str, tuple[str, str]] = {
+#: name -> (module, config class name[, train function name: "train" when absent])
+_TRAINERS: dict[str, tuple[str, ...]] = {
     "bc": ("algorithms.bc", "BCConfig"),
     "ppo": ("algorithms.ppo", "PPOConfig"),
     "grpo": ("algorithms.grpo", "GRPOConfig"),
+    "dqn": ("algorithms.dqn", "DQNConfig"),
+    "sb3-ppo": ("algorithms.sb3_baselines", "SB3PPOConfig", "train_ppo"),
+    "sb3-dqn": ("algorithms.sb3_baselines", "SB3DQNConfig", "train_dqn"),
 }
 
 ALGORITHMS: tuple[str, ...] = tuple(_TRAINERS)
@@ -31,9 +34,9 @@ def get(name: str) -> tuple[type[TrainerConfig], Callable[..., TrainResult]]:
     """
     if name not in _TRAINERS:
         raise ValueError(f"unknown algorithm {name!r}; choose from {list(ALGORITHMS)}")
-    module_name, config_name = _TRAINERS[name]
+    module_name, config_name, *train_name = _TRAINERS[name]
     module = importlib.import_module(module_name)
-    return getattr(module, config_name), module.train
+    return getattr(module, config_name), getattr(module, train_name[0] if train_name else "train")
 
 
 def make_config(name: str, **fields: Any) -> TrainerConfig:

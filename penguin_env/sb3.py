@@ -107,6 +107,8 @@ class PenguinSB3VecEnv(VecEnv):
                 self.reset_infos[i] = out[i]
                 out[i] = {key: _item(final_info[key][i]) for key in _INFO_KEYS}
                 out[i]["terminal_observation"] = final_obs[i]
+                # SB3's name for it: its loops then log rollout/success_rate.
+                out[i]["is_success"] = bool(out[i]["success"])
         for i, info in enumerate(out):
             info["TimeLimit.truncated"] = limit[i]
         return obs, reward.astype(np.float32), done, out
