@@ -9,12 +9,14 @@ A checkpoint is ``torch.save`` of a plain dict::
         "observation_space": {...},           # plain description (agents.spaces.space_to_dict)
         "action_space": {...},
         "state_dict": {...},                  # network weights
+        "acting_head": "logits",              # head act() uses: "logits", or "q" for DQN
         "versions": {"penguin-rl": ..., "torch": ..., "gymnasium": ..., "numpy": ..., "python": ...},
         "created": "2026-01-01T00:00:00+00:00",
         "extra": {...},                       # free-form metadata from the trainer (metrics, env id)
         "resume": {...},                      # optional: optimizer, step counters, RNG states
     }
 
+Files without ``acting_head`` (written before it existed) act through the logits head.
 Everything in it is tensors and plain Python values, so it loads with ``weights_only=True``.
 Writes are atomic: a temporary file in the same directory, then ``os.replace``.
 """
@@ -90,6 +92,7 @@ def checkpoint_dict(
         "observation_space": space_to_dict(policy.observation_space),
         "action_space": space_to_dict(policy.action_space),
         "state_dict": {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()},
+        "acting_head": policy.acting_head,
         "versions": package_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
@@ -143,7 +146,8 @@ def read(path: str | os.PathLike, device: str | torch.device | None = None) -> d
 
 
 def load(path: str | os.PathLike, device: str | torch.device | None = None) -> MultimodalPolicy:
-    """Rebuild the policy stored at ``path``, weights loaded, in eval mode, on ``device`` (default CPU)."""
+    """Rebuild the policy stored at ``path``, weights loaded, in eval mode, on ``device`` (default
+    CPU), acting through the head its trainer acted with."""
     data = read(path)
     policy = MultimodalPolicy(
         space_from_dict(data["observation_space"]),
@@ -151,6 +155,7 @@ def load(path: str | os.PathLike, device: str | torch.device | None = None) -> M
         PolicyConfig.from_dict(data["config"]),
     )
     policy.load_state_dict(data["state_dict"])
+    policy.acting_head = data.get("acting_head", "logits")
     return policy.to(device or "cpu").eval()
 
 
@@ -176,7 +181,10 @@ def differences(policy: MultimodalPolicy, data: dict[str, Any]) -> list[str]:
 def load_into(policy: MultimodalPolicy, path: str | os.PathLike) -> dict[str, Any]:
     """Load the weights at ``path`` into an existing ``policy`` (e.g. BC weights for PPO fine-tuning).
 
-    Returns the checkpoint dict (for its ``extra`` and ``resume`` entries).
+    The policy also takes the checkpoint's :attr:`~agents.MultimodalPolicy.acting_head` (a
+    trainer that warm-starts from another trainer's checkpoint then sets its own, as
+    :class:`algorithms.common.TrainingRun` does). Returns the checkpoint dict (for its
+    ``extra`` and ``resume`` entries).
 
     Raises:
         CheckpointMismatchError: if the checkpoint's config or spaces differ; the message lists
@@ -191,4 +199,5 @@ def load_into(policy: MultimodalPolicy, path: str | os.PathLike) -> dict[str, An
             + "\nBuild the policy with the checkpoint's config and env settings (or use agents.load(path))."
         )
     policy.load_state_dict(data["state_dict"])
+    policy.acting_head = data.get("acting_head", "logits")
     return data

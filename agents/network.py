@@ -19,6 +19,13 @@ from agents.spaces import ObsLayout, obs_layout, obs_to_tensors
 
 HEADS = ("logits", "value", "q", "features")
 
+#: Heads :meth:`MultimodalPolicy.act` can act through (:attr:`MultimodalPolicy.acting_head`).
+ACTING_HEADS = ("logits", "q")
+
+#: Random-action probability of :meth:`MultimodalPolicy.act` when it samples through the Q head:
+#: DQN's usual evaluation epsilon (a Q head defines no distribution to sample from).
+Q_SAMPLING_EPSILON = 0.05
+
 
 def orthogonal_init(module: nn.Module, gain: float = math.sqrt(2)) -> None:
     """Orthogonal weights with ``gain`` and zero biases for every conv and linear layer in ``module``."""
@@ -34,6 +41,18 @@ def _unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     unique, inverse = torch.unique(keys, return_inverse=True)
     first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(len(keys), device=keys.device))
     return unique, first, inverse
+
+
+def epsilon_greedy(
+    q: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Per row of ``q`` ``(B, A)``: a uniformly random action with probability ``epsilon``, else
+    the argmax. Random draws come from ``generator`` (on the CPU), so they are reproducible."""
+    greedy = q.argmax(dim=-1)
+    n, num_actions = q.shape
+    explore = torch.rand(n, generator=generator) < epsilon
+    random = torch.randint(0, num_actions, (n,), generator=generator)
+    return torch.where(explore.to(q.device), random.to(q.device), greedy)
 
 
 class MultimodalEncoder(nn.Module):
@@ -110,6 +129,9 @@ class MultimodalPolicy(nn.Module):
         obs, _ = env.reset(seed=0)
         action = policy.act(obs)                       # one observation -> one int
         out = policy({k: v[None] for k, v in obs.items()}, heads=("logits", "value"))
+
+    :attr:`acting_head` says which head :meth:`act` uses: ``"logits"`` (BC, PPO, GRPO) or
+    ``"q"`` (DQN). It is saved in checkpoints, so a loaded network acts as its trainer did.
     """
 
     def __init__(
@@ -131,6 +153,20 @@ class MultimodalPolicy(nn.Module):
         orthogonal_init(self.policy_head, 0.01)
         orthogonal_init(self.value_head, 1.0)
         orthogonal_init(self.q_head, 1.0)
+        self._acting_head = "logits"
+
+    @property
+    def acting_head(self) -> str:
+        """Head :meth:`act` chooses actions with: ``"logits"`` (greedy = most likely action,
+        sampled = drawn from the softmax) or ``"q"`` (greedy = argmax Q, sampled = epsilon-greedy
+        with epsilon :data:`Q_SAMPLING_EPSILON`)."""
+        return self._acting_head
+
+    @acting_head.setter
+    def acting_head(self, head: str) -> None:
+        if head not in ACTING_HEADS:
+            raise ValueError(f"acting_head must be one of {ACTING_HEADS}, got {head!r}")
+        self._acting_head = head
 
     @property
     def device(self) -> torch.device:
@@ -183,10 +219,13 @@ class MultimodalPolicy(nn.Module):
         deterministic: bool = True,
         generator: torch.Generator | None = None,
     ) -> np.ndarray | torch.Tensor | int:
-        """Choose actions: greedy (``deterministic``) or sampled from the policy.
+        """Choose actions through :attr:`acting_head`: greedy (``deterministic``) or sampled.
 
-        Accepts one observation or a batch (leading axis), numpy or torch. Returns an int for
-        one numpy observation, an int64 array for a numpy batch, a tensor for torch input.
+        With the logits head, sampled actions are drawn from the softmax; with the Q head they are
+        epsilon-greedy (a uniformly random action with probability :data:`Q_SAMPLING_EPSILON`,
+        else argmax Q), DQN's usual evaluation. Accepts one observation or a batch (leading
+        axis), numpy or torch. Returns an int for one numpy observation, an int64 array for a
+        numpy batch, a tensor for torch input.
         """
         image = obs["image"]
         single = np.ndim(image) == 3
@@ -196,11 +235,13 @@ class MultimodalPolicy(nn.Module):
                 k: (v[None] if isinstance(v, torch.Tensor) else np.asarray(v)[None])
                 for k, v in obs.items()
             }
-        logits = self(obs, heads=("logits",))["logits"]
+        scores = self(obs, heads=(self._acting_head,))[self._acting_head]
         if deterministic:
-            actions = logits.argmax(dim=-1)
+            actions = scores.argmax(dim=-1)
+        elif self._acting_head == "q":
+            actions = epsilon_greedy(scores, Q_SAMPLING_EPSILON, generator)
         else:
-            probs = torch.softmax(logits, dim=-1)
+            probs = torch.softmax(scores, dim=-1)
             actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
         if as_torch:
             return actions[0] if single else actions

@@ -244,9 +244,12 @@ class TrainingRun:
     Args:
         cfg: the trainer's config.
         algo: trainer name (``"ppo"``, ...), written into checkpoints.
+        acting_head: the head the trainer acts and is evaluated through (``"logits"``, or
+            ``"q"`` for DQN); set after ``init_from``, so a PPO run started from a DQN
+            checkpoint acts through its logits and a DQN run from a BC one through its Q head.
     """
 
-    def __init__(self, cfg: TrainerConfig, algo: str) -> None:
+    def __init__(self, cfg: TrainerConfig, algo: str, acting_head: str = "logits") -> None:
         self.cfg, self.algo = cfg, algo
         self.wall_start = time.perf_counter()
         self.threads = configure_torch(cfg.threads)
@@ -274,6 +277,7 @@ class TrainingRun:
         self.policy = MultimodalPolicy(self.observation_space, self.action_space, policy_config)
         if cfg.init_from is not None:
             agents.load_into(self.policy, cfg.init_from)
+        self.policy.acting_head = acting_head
         self.policy.to(self.device)
         self.logger = Logger(self.run.path if cfg.tensorboard else None)
         self.curve = [{k: float(v) for k, v in row.items()} for row in self.run.read_eval()]

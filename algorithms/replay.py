@@ -1,0 +1,262 @@
+"""Replay memory for DQN that stores every uint8 frame and every instruction once.
+
+The buffer is a ring of ``rows`` vector-env steps by ``num_envs`` games. Row ``t`` of game ``e``
+holds the observation game ``e`` acted in at step ``t``, the action, the reward and the end
+flags of that step; the next observation is row ``t + 1`` of the same game, so each frame is
+stored once (not twice, as ``(obs, next_obs)`` pairs would) and a transition never mixes games.
+
+Episode boundaries follow the vector env's next-step autoreset: after a step that ends an
+episode the env returns the episode's last observation, and the *following* step only resets
+the game (its action is ignored, its observation is the first of the next episode). That row
+is stored with ``valid=False``: it is no transition and is never sampled, and an n-step return
+stops at the end of its episode, so nothing reads across the boundary.
+
+n-step targets are built when a batch is drawn: ``R = r_t + g r_{t+1} + ... + g^(k-1) r_{t+k-1}``
+up to ``n`` steps or the episode's end, then bootstrapped from the observation reached with
+discount ``g^k`` -- except after a termination (discount 0). A time-limit truncation is not a
+termination: it bootstraps from the episode's last observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def compact_int_dtype(high: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds ``0 .. high``."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if high <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+@dataclass
+class ReplayBatch:
+    """Transitions drawn from a :class:`ReplayBuffer` (numpy arrays, first axis the batch)."""
+
+    obs: dict[str, np.ndarray]
+    """``{"image": (B, S, S, 3) uint8, "text": (B, L)}`` where the actions were taken."""
+    actions: np.ndarray
+    """``(B,)`` int64."""
+    returns: np.ndarray
+    """``(B,)`` float32 discounted reward sum over the (up to) n steps."""
+    discounts: np.ndarray
+    """``(B,)`` float32 factor of the bootstrap value: ``gamma**k`` for the k steps summed, 0
+    after a termination."""
+    next_obs: dict[str, np.ndarray]
+    """The observation to bootstrap from (meaningless where ``discounts`` is 0)."""
+    rows: np.ndarray
+    """``(B,)`` ring rows of the transitions (with ``envs``: where they sit in the buffer)."""
+    envs: np.ndarray
+    """``(B,)`` games of the transitions."""
+    labels: np.ndarray | None = None
+    """``(B, A)`` bool solver-optimal actions, if the buffer stores them."""
+
+
+class ReplayBuffer:
+    """A ring of the last ``rows`` steps of ``num_envs`` games, each frame stored once.
+
+    Args:
+        capacity: transitions held (``buffer_size``); rounded up to whole vector steps.
+        num_envs: games of the vector env.
+        image_shape: one frame's shape, e.g. ``(64, 64, 3)``.
+        text_length: tokens per instruction.
+        vocab_size: token ids are ``0 .. vocab_size - 1`` (stored in the smallest dtype).
+        num_actions: width of the optional solver labels.
+        labels: also store the solver's optimal-action mask of every step (auxiliary loss).
+
+    Arrays are allocated once with ``np.zeros``, so memory is committed as rows are written.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        num_envs: int,
+        image_shape: tuple[int, ...],
+        text_length: int,
+        vocab_size: int,
+        num_actions: int,
+        labels: bool = False,
+    ) -> None:
+        if num_envs < 1 or capacity < 2 * num_envs:
+            raise ValueError(
+                f"capacity ({capacity}) must hold at least two steps of num_envs={num_envs} games"
+            )
+        self.num_envs = int(num_envs)
+        self.rows = -(-int(capacity) // self.num_envs)
+        shape = (self.rows, self.num_envs)
+        self.images = np.zeros((*shape, *image_shape), dtype=np.uint8)
+        self.texts = np.zeros((*shape, text_length), dtype=compact_int_dtype(vocab_size - 1))
+        self.actions = np.zeros(shape, dtype=compact_int_dtype(num_actions - 1))
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
+        self.labels = np.zeros((*shape, num_actions), dtype=bool) if labels else None
+        self.count = 0
+        """Vector steps written since the start (row ``count % rows`` is written next)."""
+
+    # -- size ----------------------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        """Transitions the ring holds."""
+        return self.rows * self.num_envs
+
+    @property
+    def transitions_added(self) -> int:
+        """Steps of every game written so far (all time, including overwritten ones)."""
+        return self.count * self.num_envs
+
+    def nbytes(self) -> int:
+        """Bytes of all the buffer's arrays."""
+        arrays = [self.images, self.texts, self.actions, self.rewards, self.terminated,
+                  self.truncated, self.valid]
+        if self.labels is not None:
+            arrays.append(self.labels)
+        return sum(a.nbytes for a in arrays)
+
+    def bytes_per_transition(self) -> float:
+        """Memory of one stored transition (everything the ring holds, divided by its capacity)."""
+        return self.nbytes() / self.capacity
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(
+        self,
+        obs: dict[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        valid: np.ndarray,
+        labels: np.ndarray | None = None,
+    ) -> None:
+        """Write one vector step: the observations acted in, and what the step returned.
+
+        Args:
+            obs: ``{"image": (N, S, S, 3), "text": (N, L)}`` the actions were chosen from.
+            actions, rewards, terminated, truncated: ``(N,)`` as given to / returned by ``step``.
+            valid: ``(N,)`` False for games whose step only reset them (the previous step
+                ended their episode).
+            labels: ``(N, A)`` solver-optimal actions in ``obs`` (buffers built with labels).
+        """
+        row = self.count % self.rows
+        self.images[row] = obs["image"]
+        self.texts[row] = obs["text"]
+        self.actions[row] = actions
+        self.rewards[row] = rewards
+        self.terminated[row] = terminated
+        self.truncated[row] = truncated
+        self.valid[row] = valid
+        if self.labels is not None:
+            if labels is None:
+                raise ValueError("this buffer stores solver labels: pass labels= to add()")
+            self.labels[row] = labels
+        self.count += 1
+
+    # -- reading -------------------------------------------------------------------------------
+    def step_range(self, n_step: int) -> tuple[int, int]:
+        """``[first, last]`` vector steps (all-time numbering) whose n-step transitions can be read:
+        still in the ring, with the ``n_step`` following observations written. Empty if first > last."""
+        return max(0, self.count - self.rows), self.count - 1 - n_step
+
+    def positions(self, n_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Every sampleable transition as ``(steps, games)`` (all-time step numbers)."""
+        first, last = self.step_range(n_step)
+        if first > last:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        steps = np.arange(first, last + 1)
+        rows = steps % self.rows
+        t, e = np.nonzero(self.valid[rows])
+        return steps[t], e.astype(np.int64)
+
+    def num_sampleable(self, n_step: int = 1) -> int:
+        return len(self.positions(n_step)[0])
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, n_step: int = 1, gamma: float = 0.99
+    ) -> ReplayBatch:
+        """``batch_size`` transitions drawn uniformly (with replacement) from the sampleable ones.
+
+        Draws uniform positions in the readable window and keeps the valid ones (a few percent
+        of rows are autoreset rows), which is exactly uniform over valid transitions.
+
+        Raises:
+            ValueError: if the buffer holds no sampleable transition yet.
+        """
+        first, last = self.step_range(n_step)
+        if first > last or not self.valid[np.arange(first, last + 1) % self.rows].any():
+            raise ValueError("the replay buffer holds no sampleable transition yet")
+        steps = np.zeros(0, np.int64)
+        games = np.zeros(0, np.int64)
+        while len(steps) < batch_size:
+            want = 2 * (batch_size - len(steps)) + 8
+            s = rng.integers(first, last + 1, size=want)
+            g = rng.integers(0, self.num_envs, size=want)
+            keep = self.valid[s % self.rows, g]
+            steps = np.concatenate([steps, s[keep]])
+            games = np.concatenate([games, g[keep]])
+        return self.get(steps[:batch_size], games[:batch_size], n_step, gamma)
+
+    def get(self, steps: np.ndarray, games: np.ndarray, n_step: int = 1, gamma: float = 0.99) -> ReplayBatch:
+        """The n-step transitions starting at all-time vector ``steps`` of ``games``.
+
+        The return sums rewards until ``n_step`` steps or the episode's end, whichever is first;
+        the bootstrap observation is the one after the last summed step (for an episode that
+        ended by truncation, its last observation), with discount 0 after a termination.
+        """
+        steps = np.asarray(steps, dtype=np.int64)
+        games = np.asarray(games, dtype=np.int64)
+        rows = steps % self.rows
+        b = len(steps)
+        returns = np.zeros(b, dtype=np.float64)
+        discounts = np.zeros(b, dtype=np.float64)
+        boot = steps + n_step
+        alive = np.ones(b, dtype=bool)
+        for k in range(n_step):
+            r = (steps + k) % self.rows
+            returns += np.where(alive, gamma**k * self.rewards[r, games], 0.0)
+            term = self.terminated[r, games]
+            ended = alive & (term | self.truncated[r, games])
+            boot[ended] = steps[ended] + k + 1
+            discounts[ended & ~term] = gamma ** (k + 1)
+            alive &= ~ended
+        discounts[alive] = gamma**n_step
+        next_rows = boot % self.rows
+        return ReplayBatch(
+            obs={"image": self.images[rows, games], "text": self.texts[rows, games]},
+            actions=self.actions[rows, games].astype(np.int64),
+            returns=returns.astype(np.float32),
+            discounts=discounts.astype(np.float32),
+            next_obs={"image": self.images[next_rows, games], "text": self.texts[next_rows, games]},
+            rows=rows,
+            envs=games,
+            labels=None if self.labels is None else self.labels[rows, games],
+        )
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, object]:
+        """The written part of the ring as tensors (for a checkpoint's resume entry)."""
+        used = min(self.count, self.rows)
+        out: dict[str, object] = {"count": self.count, "rows": self.rows}
+        for name in self._array_names():
+            out[name] = torch.from_numpy(getattr(self, name)[:used].copy())
+        return out
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore what :meth:`state_dict` returned (same capacity and number of games)."""
+        if int(state["rows"]) != self.rows:  # type: ignore[arg-type]
+            raise ValueError(
+                f"saved replay buffer has {state['rows']} rows per game, this one {self.rows}: "
+                "resume with the same buffer_size and num_envs"
+            )
+        self.count = int(state["count"])  # type: ignore[arg-type]
+        for name in self._array_names():
+            saved = state[name].numpy()  # type: ignore[union-attr]
+            getattr(self, name)[: len(saved)] = saved
+
+    def _array_names(self) -> list[str]:
+        names = ["images", "texts", "actions", "rewards", "terminated", "truncated", "valid"]
+        return names + (["labels"] if self.labels is not None else [])
