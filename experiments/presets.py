@@ -13,7 +13,11 @@ for behaviour cloning). The same budget is given to every algorithm of a compari
 from __future__ import annotations
 
 import re
+import sys
+import types
+import typing
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from algorithms import registry
@@ -146,3 +150,110 @@ def build_config(
         merged["seed"] = seed
     merged.update(overrides)
     return config_class(**merged)
+
+
+def _field_types(config_class: type) -> dict[str, Any]:
+    """Field name -> resolved type annotation of a dataclass."""
+    return typing.get_type_hints(config_class)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Bring a file value to a field's type where the file format cannot say it.
+
+    YAML reads ``3e-4`` (no dot) as a string and both formats read ``1`` for a float field as
+    an int; anything else is left for the config's own validation.
+    """
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    if value is None or isinstance(value, bool) or type(value) in options:
+        return value
+    if float in options and isinstance(value, (int, str)):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{where}: expected a number, got {value!r}") from None
+    if int in options and isinstance(value, str) and re.fullmatch(r"[+-]?\d[\d_]*", value.strip()):
+        return int(value.replace("_", ""))
+    if int in options and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a ``.yaml``/``.yml`` or ``.toml`` file."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise FileNotFoundError(f"--config: no file at {path}")
+    text = path.read_text()
+    if suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UsageError("--config: reading YAML needs PyYAML (pip install pyyaml); a .toml file needs nothing") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise UsageError(f"--config: {path} is not valid YAML ({' '.join(str(err).split())})") from None
+    elif suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError:
+                raise UsageError("--config: reading TOML on Python 3.10 needs tomli (pip install tomli)") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise UsageError(f"--config: {path} is not valid TOML ({err})") from None
+    else:
+        raise UsageError(f"--config: {path} must end in .yaml, .yml or .toml")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"--config: {path} must hold a mapping of config fields, got {type(data).__name__}")
+    return data
+
+
+def load_config_file(path: str | Path, config_class: type[TrainerConfig]) -> dict[str, Any]:
+    """Config fields from a YAML or TOML file, as ``build_config`` overrides.
+
+    Keys are field names (``learning_rate`` or ``learning-rate``); the network's fields go under a
+    ``policy`` mapping and env keyword arguments under ``env_kwargs``. Returns the fields with
+    ``policy`` as a plain dict of the fields given (to apply on top of the preset's network).
+
+    Raises:
+        UsageError: unknown fields (naming the allowed ones), an unreadable or malformed file.
+    """
+    from agents import PolicyConfig
+
+    path = Path(path)
+    raw = _read_mapping(path)
+    types_ = _field_types(config_class)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = str(key).replace("-", "_")
+        if name not in types_:
+            raise UsageError(
+                f"--config {path}: unknown config field {key!r} for {config_class.__name__}; "
+                f"allowed: {sorted(types_)}"
+            )
+        if name == "policy":
+            if not isinstance(value, dict):
+                raise UsageError(f"--config {path}: 'policy' must be a mapping of network fields")
+            policy_types = _field_types(PolicyConfig)
+            policy: dict[str, Any] = {}
+            for pkey, pvalue in value.items():
+                pname = str(pkey).replace("-", "_")
+                if pname not in policy_types:
+                    raise UsageError(
+                        f"--config {path}: unknown network field 'policy.{pkey}'; allowed: {sorted(policy_types)}"
+                    )
+                policy[pname] = _coerce(pvalue, policy_types[pname], f"policy.{pname}")
+            out["policy"] = policy
+        elif name == "env_kwargs":
+            if not isinstance(value, dict):
+                raise UsageError(f"--config {path}: 'env_kwargs' must be a mapping of env keyword arguments")
+            out[name] = dict(value)
+        else:
+            out[name] = _coerce(value, types_[name], name)
+    return out

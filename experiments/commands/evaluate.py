@@ -1,0 +1,146 @@
+"""``penguin eval``: a checkpoint's success on held-out levels, with a confidence interval.
+
+Usage::
+
+    penguin eval runs/Penguin-Bare-v0/ppo/seed0-.../checkpoints/final.pt
+    penguin eval CKPT --episodes 1000 --sample --json
+    penguin eval CKPT --env Penguin-Gold-v0 --video first.gif
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from experiments.commands.flags import ArgumentParser, parse_args
+from experiments.errors import UsageError
+
+PROG = "penguin eval"
+Z95 = 1.959963984540054  #: two-sided 95% quantile of the standard normal
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a success probability from ``successes`` out of ``n`` trials.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not empty at 0% or 100%.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At 0 or n successes one end is exactly 0 or 1 (rounding would leave it a hair inside).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description=(
+            "Evaluate a checkpoint on held-out levels (one episode per level, levels the run "
+            "never trained on) with unseen instruction phrasings. Prints the success rate with "
+            "its 95%% confidence interval (Wilson score interval), SPL, mean return and mean "
+            "episode length."
+        ),
+    )
+    p.add_argument("checkpoint", help="a policy checkpoint (.pt), e.g. runs/<env>/<algo>/<run>/checkpoints/final.pt")
+    p.add_argument("--env", help="env id (default: the env the checkpoint was trained on)")
+    p.add_argument("--episodes", type=int, default=500, help="held-out levels to play, one episode each (default: %(default)s)")
+    p.add_argument("--sample", action="store_true", help="sample actions from the policy (default: greedy)")
+    p.add_argument(
+        "--paraphrases",
+        choices=("train", "test", "all"),
+        default="test",
+        help="instruction phrasings (default: %(default)s, never seen in training)",
+    )
+    p.add_argument(
+        "--start-level",
+        type=int,
+        default=None,
+        help="first level id (default: the run's first held-out level, 1,000,000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled actions (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
+    p.add_argument("--video", metavar="OUT.gif|OUT.mp4", help="write the first episodes as a video (instruction and solver path drawn on)")
+    p.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.video_episodes < 1:
+        raise UsageError(f"--video-episodes must be >= 1, got {args.video_episodes}")
+    if args.start_level is not None and args.start_level < 0:
+        raise UsageError(f"--start-level must be >= 0, got {args.start_level}")
+
+
+def main(argv: list[str]) -> int:
+    """``penguin eval CKPT [flags]``."""
+    args = parse_args(build_parser(), argv)
+    if args is None:
+        return 0
+    _check(args)
+    from algorithms.envs import HeldOut
+    from algorithms.evaluation import evaluate
+    from experiments import video
+    from experiments.checkpoints import load_for_env
+
+    if args.video:
+        video.check_video_path(args.video)
+    loaded = load_for_env(args.checkpoint, args.env)
+    start = loaded.heldout_start_level if args.start_level is None else args.start_level
+    kwargs = HeldOut(start, args.episodes, args.paraphrases).env_kwargs(loaded.env_kwargs)
+    deterministic = not args.sample
+    mode = "greedy" if deterministic else "sampled"
+    result = evaluate(
+        loaded.policy, loaded.env_id, kwargs, args.episodes, seed=args.seed, deterministic=deterministic
+    )
+    successes = int(result.successes.sum())
+    low, high = wilson_interval(successes, result.num_episodes)
+    out: dict[str, Any] = {
+        "checkpoint": str(loaded.path),
+        "trainer": loaded.trainer,
+        "env_id": loaded.env_id,
+        "env_kwargs": loaded.env_kwargs,
+        "episodes": result.num_episodes,
+        "start_level": start,
+        "paraphrases": args.paraphrases,
+        "mode": mode,
+        "success": result.success_rate,
+        "success_ci95": [low, high],
+        "ci_method": "wilson",
+        "spl": result.spl,
+        "mean_return": result.mean_return,
+        "mean_length": result.mean_length,
+    }
+    print(
+        f"{loaded.env_id} ({loaded.trainer} checkpoint), {result.num_episodes} levels from id "
+        f"{start:,}, {args.paraphrases} phrasings, {mode}"
+    )
+    print(f"  success      {result.success_rate:.1%}  (95% CI {low:.1%} to {high:.1%}, Wilson; {successes}/{result.num_episodes})")
+    print(f"  SPL          {result.spl:.3f}")
+    print(f"  mean return  {result.mean_return:.3f}")
+    print(f"  mean length  {result.mean_length:.1f}")
+    if args.video:
+        levels = [start + k for k in range(min(args.video_episodes, args.episodes))]
+        frames, durations = video.record(
+            loaded.policy, loaded.env_id, kwargs, levels, deterministic=deterministic, seed=args.seed
+        )
+        path = video.write(args.video, frames, durations)
+        h, w = frames[0].shape[:2]
+        out["video"] = str(path)
+        print(f"  video        {path} ({len(levels)} episodes, {len(frames)} frames of {w}x{h})")
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
