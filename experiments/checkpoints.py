@@ -47,8 +47,11 @@ def _trained_env(data: dict[str, Any]) -> tuple[str | None, dict[str, Any], int]
     return extra.get("env_id") or config.get("env_id"), kwargs, start
 
 
-def load_for_env(path: str | Path, env_id: str | None = None) -> LoadedPolicy:
-    """Load the checkpoint at ``path`` for ``env_id`` (default: the env it was trained on).
+def load_for_env(
+    path: str | Path, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None
+) -> LoadedPolicy:
+    """Load the checkpoint at ``path`` for ``env_id`` (default: the env it was trained on), with
+    the env keyword arguments it was trained with updated by ``env_kwargs``.
 
     Raises:
         UsageError: missing or unreadable file, no env known, an unknown env id, or an env whose
@@ -81,6 +84,7 @@ def load_for_env(path: str | Path, env_id: str | None = None) -> LoadedPolicy:
         raise UsageError(f"unknown env id {env_id!r}; choose from {list(penguin_env.ENV_IDS)}")
     if env_id != trained_env and not VARIANTS[env_id].has_radius:
         kwargs.pop("radius", None)  # a Penguin-Bare-v0 knob the other envs do not take
+    kwargs.update(env_kwargs or {})
     with user_input():
         probe = make_vec_env(env_id, 1, kwargs)
     try:

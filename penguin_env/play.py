@@ -1,14 +1,18 @@
-"""Play a Penguin env by hand in a pygame window.
+"""Play a Penguin env by hand in a pygame window, or watch an agent play.
 
 Usage::
 
     python -m penguin_env.play --env Penguin-Lang-v0 --seed 3
 
 Keys: LEFT/RIGHT turn, UP moves forward, DOWN moves backward, SPACE is STOP, ``r`` restarts
-the same level, ``n`` goes to the next level, Esc or closing the window quits.
+the same level, ``n`` goes to the next level, Esc or closing the window quits. With an agent
+(``PlaySession(agent=...)``, ``penguin play --agent CKPT``) the agent moves, SPACE pauses and
+resumes, ``s`` takes one step and pauses, and a finished episode moves on to the next level.
 
 :class:`PlaySession` holds the game and the window; :meth:`PlaySession.run` processes pygame's
 event queue, so a test can post key events and drive it headless (``SDL_VIDEODRIVER=dummy``).
+Without a display, SDL would quietly draw into an offscreen buffer that nobody sees; the session
+refuses (:class:`NoDisplayError`) unless a headless driver was asked for in ``SDL_VIDEODRIVER``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -40,7 +45,28 @@ KEY_ACTIONS: dict[int, Action] = {
     pygame.K_SPACE: Action.STOP,
 }
 HELP_LINES = ("arrows: turn / move   space: stop", "r: restart   n: next level   esc: quit")
+AGENT_HELP_LINES = ("space: pause / resume   s: one step", "r: restart   n: next level   esc: quit")
 MAX_WINDOW = 900  #: frames wider or taller than this are scaled down to fit
+HEADLESS_DRIVERS = ("offscreen", "dummy")  #: SDL video drivers that show no window
+
+#: An agent: the env's observation (``image`` array and ``text`` string) -> an action id.
+Agent = Callable[[dict[str, Any]], int]
+
+
+class NoDisplayError(RuntimeError):
+    """No display to open a window on, and no headless driver was asked for."""
+
+
+def check_display() -> None:
+    """Raise :class:`NoDisplayError` if SDL fell back to a driver that shows no window although
+    ``SDL_VIDEODRIVER`` did not ask for one (call after ``pygame.display.init()``)."""
+    driver = pygame.display.get_driver()
+    if driver in HEADLESS_DRIVERS and not os.environ.get("SDL_VIDEODRIVER"):
+        raise NoDisplayError(
+            f"no display found (SDL fell back to its {driver!r} video driver, so no window would "
+            "appear); run this where a display is available (check DISPLAY or WAYLAND_DISPLAY), "
+            "or set SDL_VIDEODRIVER=dummy to run without a window on purpose"
+        )
 
 
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
@@ -77,6 +103,13 @@ class PlaySession:
         env_kwargs: keyword arguments for ``gym.make`` (``size``, ``hint``, ...).
         fps: frame rate cap of :meth:`run` (0: no cap, for tests).
         state: if given, the first episode starts from this state dict (``set_state``).
+        agent: if given, it plays instead of the keyboard (see the module docstring).
+        agent_name: shown in the window (e.g. the checkpoint's trainer).
+        agent_speed: agent steps per second (0: one step per frame).
+        agent_hold: seconds a finished episode stays on screen before the next level.
+
+    Raises:
+        NoDisplayError: no display and ``SDL_VIDEODRIVER`` does not ask for a headless driver.
     """
 
     def __init__(
@@ -86,13 +119,22 @@ class PlaySession:
         env_kwargs: dict[str, Any] | None = None,
         fps: int = 30,
         state: dict[str, Any] | None = None,
+        agent: Agent | None = None,
+        agent_name: str = "agent",
+        agent_speed: float = 4.0,
+        agent_hold: float = 1.5,
     ) -> None:
         self.env = make_env(env_id, env_kwargs)
         self.game: PenguinEnv = self.env.unwrapped  # type: ignore[assignment]
         self.env_id, self.fps = env_id, fps
-        self.env.reset(seed=seed)
+        self.agent, self.agent_name = agent, agent_name
+        self.agent_speed, self.agent_hold = agent_speed, agent_hold
+        self.paused = False
+        self._next_agent_time = 0.0
+        self.obs, _ = self.env.reset(seed=seed)
         if state is not None:
             self.game.set_state(state)
+            self.obs = self.game._observation()
         self.start_state = self.game.get_state()
         self._episode_start()
         self.running = True
@@ -114,7 +156,7 @@ class PlaySession:
         """Take one game step (ignored once the episode is over: press ``r`` or ``n``)."""
         if self.done:
             return
-        _, reward, terminated, truncated, info = self.env.step(int(action))
+        self.obs, reward, terminated, truncated, info = self.env.step(int(action))
         self.last_action = Action(int(action))
         self.steps += 1
         self.last_reward = float(reward)
@@ -125,13 +167,33 @@ class PlaySession:
     def restart(self) -> None:
         """Play the current level again from its first state."""
         self.game.set_state(self.start_state)
+        self.obs = self.game._observation()
         self._episode_start()
 
     def next_level(self) -> None:
         """Move on to the next level of the seeded sequence."""
-        self.env.reset()
+        self.obs, _ = self.env.reset()
         self.start_state = self.game.get_state()
         self._episode_start()
+
+    def agent_step(self) -> None:
+        """Let the agent take one step (nothing without an agent or once the episode is over)."""
+        if self.agent is not None and not self.done:
+            self.act(int(self.agent(self.obs)))
+
+    def _tick_agent(self) -> None:
+        """Between frames: the agent's next step when due; after an episode, the next level."""
+        if self.agent is None or self.paused:
+            return
+        now = time.monotonic()
+        if now < self._next_agent_time:
+            return
+        if self.done:
+            self.next_level()
+        else:
+            self.agent_step()
+        wait = self.agent_hold if self.done else (1 / self.agent_speed if self.agent_speed > 0 else 0)
+        self._next_agent_time = now + wait
 
     def handle_key(self, key: int) -> None:
         """React to one key press."""
@@ -141,6 +203,12 @@ class PlaySession:
             self.restart()
         elif key == pygame.K_n:
             self.next_level()
+        elif self.agent is not None:
+            if key == pygame.K_SPACE:
+                self.paused = not self.paused
+            elif key == pygame.K_s:
+                self.paused = True
+                self.agent_step()
         elif key in KEY_ACTIONS:
             self.act(KEY_ACTIONS[key])
 
@@ -153,11 +221,11 @@ class PlaySession:
             result = f"{outcome}: press r to retry or n for the next level"
         else:
             result = "success: not yet"
-        return [
-            f"{self.env_id}  level {int(info.state.level[0])}  gold left {int(info.gold_left()[0])}",
-            result,
-            *HELP_LINES,
-        ]
+        head = f"{self.env_id}  level {int(info.state.level[0])}  gold left {int(info.gold_left()[0])}"
+        if self.agent is None:
+            return [head, result, *HELP_LINES]
+        playing = "PAUSED" if self.paused else "playing"
+        return [head, f"{result}   {self.agent_name}: {playing}", *AGENT_HELP_LINES]
 
     def frame(self) -> np.ndarray:
         """The picture shown in the window: the env's render frame and a status band."""
@@ -173,6 +241,11 @@ class PlaySession:
         size = (max(1, int(w * scale)), max(1, int(h * scale)))
         if self._screen is None or self._screen.get_size() != size:
             pygame.display.init()
+            try:
+                check_display()
+            except NoDisplayError:
+                pygame.display.quit()
+                raise
             pygame.display.set_caption(f"Penguin: {self.env_id}")
             self._screen = pygame.display.set_mode(size)
             self._clock = pygame.time.Clock()
@@ -195,6 +268,7 @@ class PlaySession:
                     break
             if not self.running:
                 break
+            self._tick_agent()
             self.draw()
             drawn += 1
             self.frames += 1
@@ -217,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Play a Penguin env by hand. Keys: LEFT/RIGHT turn, UP forward, DOWN backward, "
         "SPACE stop, r restart the level, n next level, Esc quit.",
     )
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the env and window options of :func:`build_parser` to ``p`` (``penguin play`` adds its own)."""
     p.add_argument(
         "--env",
         default="Penguin-Lang-v0",
@@ -255,7 +335,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="quit after this many frames (for scripted runs)",
     )
-    return p
 
 
 def env_kwargs_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -285,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (ValueError, TypeError) as err:
         parser.error(str(err))
+    except NoDisplayError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
     try:
         session.run(max_frames=args.max_frames)
     finally:
