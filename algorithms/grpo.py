@@ -6,7 +6,8 @@ The loop, top to bottom (one iteration):
    the instruction);
 2. groups: play ``group_size`` episodes from each level at once (the vector env's
    ``options={"level": ...}``), sampling from the current policy, until every episode ends;
-3. advantages: each episode's return, normalised within its group,
+3. advantages: each episode's score (its return, discounted by ``gamma`` so that of two
+   successful episodes the shorter scores higher), normalised within its group,
    ``(R_i - mean(R)) / (std(R) + eps)`` (or the leave-one-out mean, ``baseline="rloo"``), is
    the advantage of every action in that episode; groups whose returns are all equal carry no
    signal and are dropped (their share is logged as ``train/zero_std_groups``);
@@ -68,6 +69,11 @@ class GRPOConfig(OnPolicyConfig):
     reference: str | None = None
     """Checkpoint of the reference policy for the KL term; None uses the starting policy
     (``init_from``'s weights, or the initial weights)."""
+    gamma: float = 0.95
+    """Discount of the episode score ``sum_t gamma^t r_t`` that ranks a group's episodes. With
+    1.0 (undiscounted) every success scores the same, so a group that always succeeds teaches
+    nothing about reaching the goal sooner; below 1 the faster episodes get the positive
+    advantages."""
     max_episode_steps: int = 0
     """Cut group episodes after this many steps (0: the env's own ``max_steps``)."""
 
@@ -79,6 +85,7 @@ class GRPOConfig(OnPolicyConfig):
         need(self.baseline in ("mean", "rloo"), f"baseline must be 'mean' or 'rloo', got {self.baseline!r}")
         for name in ("kl_coef", "max_episode_steps"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        need(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], got {self.gamma!r}")
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
 
@@ -179,6 +186,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             limit = cfg.max_episode_steps or envs.config.episode_limit
             alive = np.ones(N, dtype=bool)
             episode_return = np.zeros(N)
+            episode_score = np.zeros(N)  # discounted return: what ranks the group's episodes
             episode_length = np.zeros(N, dtype=np.int64)
             episode_success = np.zeros(N, dtype=bool)
             steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
@@ -199,6 +207,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     actions[rows] = action.numpy()
                     obs, reward, term, trunc, info = envs.step(actions)
                     episode_return[rows] += reward[rows]
+                    episode_score[rows] += cfg.gamma ** episode_length[rows] * reward[rows]
                     episode_length[rows] += 1
                     done = (term | trunc) & alive
                     episode_success[done] = info["success"][done]
@@ -215,8 +224,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             rollout_time = time.perf_counter() - tick
 
             # -- 3. group-relative advantages ---------------------------------------------------
-            advantages = group_advantages(episode_return, G, cfg.baseline)
-            group_std = episode_return.reshape(-1, G).std(axis=1)
+            advantages = group_advantages(episode_score, G, cfg.baseline)
+            group_std = episode_score.reshape(-1, G).std(axis=1)
             informative = np.repeat(group_std > 0, G)
 
             # -- 4. update ------------------------------------------------------------------------

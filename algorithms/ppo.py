@@ -55,8 +55,11 @@ class PPOConfig(OnPolicyConfig):
     """Passes over each rollout."""
     num_minibatches: int = 8
     """Minibatches per pass (more, smaller minibatches: more gradient steps for the same compute)."""
-    gamma: float = 0.99
-    """Discount factor."""
+    gamma: float = 0.95
+    """Discount factor. Rewards here are sparse (+1 per gold) and episodes run up to
+    ``4 * size**2`` steps; with 0.99 a step of delay changes a state's value by about 1%, an
+    advantage signal the noise drowns (from scratch on Bare: under 10% greedy success after 15
+    minutes), while with 0.95 a detour costs 5% per step and PPO learns to go straight."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     clip_vloss: bool = False

@@ -131,6 +131,7 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
     ("algo", "fields", "message"),
     [
         ("grpo", {"group_size": 1}, "group_size must be >= 2"),
+        ("grpo", {"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
         ("ppo", {"num_envs": 10, "num_steps": 3, "num_minibatches": 4}, "divisible"),
         ("ppo", {"total_env_steps": -5}, "total_env_steps must be >= 1"),
         ("ppo", {"env_id": "Penguin-Nope-v0"}, "unknown env id"),
