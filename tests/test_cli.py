@@ -123,6 +123,34 @@ def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Env steps of training" in out  # the field's docstring is its help
 
 
+#: Per-trainer flags that keep a smoke run to seconds (trainers not listed need none).
+SMOKE_FLAGS: dict[str, list[str]] = {
+    "bc": ["--total-steps", "3", "--batch-size", "16", "--dagger-rounds", "0", "--num-envs", "4"],
+    "ppo": ["--num-envs", "8", "--num-steps", "8", "--num-minibatches", "2"],
+    "sb3-ppo": ["--num-envs", "8", "--n-steps", "8", "--batch-size", "32"],
+}
+
+
+@pytest.mark.parametrize("algo", registry.ALGORITHMS)
+def test_every_registered_trainer_runs(
+    algo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--algo", algo, "--env", "Penguin-Bare-v0", "--env-steps", "64",
+            "--runs-dir", str(tmp_path), "--run-name", "smoke", "--eval-episodes", "2",
+            "--final-eval-episodes", "2", "--policy.hidden", "32", "--threads", "1",
+            "--no-progress", "--no-tensorboard", *SMOKE_FLAGS.get(algo, [])]  # fmt: skip
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    run = tmp_path / "Penguin-Bare-v0" / algo / "smoke"
+    assert out.splitlines()[0].startswith(f"TensorBoard logs: {run}")
+    assert f"{algo}: held-out success" in out
+    assert (run / "checkpoints" / "final.pt").is_file()
+    assert json.loads((run / "config.json").read_text())["config"]["policy"]["hidden"] == 32
+    # The same run name again is refused (not overwritten) unless resuming.
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "already holds a run; add --resume" in err
+
+
 # -- eval -------------------------------------------------------------------------------------
 def test_wilson_interval() -> None:
     low, high = wilson_interval(0, 20)

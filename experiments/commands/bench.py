@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="smoke-sized: short timings, fewer env sizes, 1,024 env steps per trainer")
     p.add_argument("--trainers", help="comma-separated trainers to time (default: every registered RL trainer); 'none' skips them")
-    p.add_argument("--trainer-steps", type=int, default=None, help="env steps per trainer run (default: 20,000; quick: 1,024)")
+    p.add_argument("--trainer-steps", type=int, default=None, help="env steps per trainer run (default: 50,000, past DQN's learning_starts; quick: 1,024)")
     p.add_argument("--threads", type=int, default=0, help="torch threads for every trainer (default: every core this process may use)")
     p.add_argument("--seconds", type=float, default=None, help="seconds per env timing (default 1.0; quick 0.05)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per env figure, best kept (default 3; quick 1)")
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"unknown env id {args.env!r}; choose from {list(penguin_env.ENV_IDS)}")
     seconds = args.seconds if args.seconds is not None else (0.05 if args.quick else 1.0)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
-    steps = args.trainer_steps if args.trainer_steps is not None else (1024 if args.quick else 20_000)
+    steps = args.trainer_steps if args.trainer_steps is not None else (1024 if args.quick else 50_000)
     if seconds <= 0 or repeats < 1 or steps < 1 or args.threads < 0:
         raise UsageError("--seconds must be > 0, --repeats and --trainer-steps >= 1, --threads >= 0")
     trainers = _trainers(args.trainers)
