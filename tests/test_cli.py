@@ -255,6 +255,16 @@ def test_user_errors_exit_2_with_one_line(
     assert "Traceback" not in err and not list(tmp_path.glob("runs"))
 
 
+@pytest.mark.skipif(video.ffmpeg_plugin() is None, reason="no ffmpeg plugin for imageio")
+def test_eval_mp4(ppo_run: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = ppo_run[0] / "checkpoints" / "final.pt"
+    mp4 = tmp_path / "play.mp4"
+    code, _, err = run_cli(["eval", str(ckpt), "--episodes", "2", "--video", str(mp4)], capsys)
+    assert code == 0, err
+    frames = iio.imread(mp4, index=None)
+    assert frames.ndim == 4 and frames.shape[-1] == 3 and len(frames) >= 2
+
+
 def test_mp4_without_ffmpeg_is_a_clear_error(
     ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
