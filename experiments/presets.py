@@ -171,7 +171,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return float(value)
         except ValueError:
             raise ValueError(f"{where}: expected a number, got {value!r}") from None
-    if int in options and isinstance(value, str) and re.fullmatch(r"[+-]?\d[\d_]*", value.strip()):
+    if int in options and isinstance(value, str):
+        if not re.fullmatch(r"[+-]?\d[\d_]*", value.strip()):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
         return int(value.replace("_", ""))
     if int in options and isinstance(value, float) and value.is_integer():
         return int(value)

@@ -91,8 +91,10 @@ def test_config_file_then_budget_then_flags(tmp_path: Path) -> None:
     assert Path(from_file.runs_dir) == tmp_path / "runs" / "Penguin-Bare-v0" / "ppo"
 
     flags = train.resolve(
-        [*argv, "--env-steps", "512", "--learning-rate", "5e-4", "--policy.hidden", "24"]
-    )
+        [*argv, "--env-steps", "512", "--learning-rate", "5e-4", "--policy.hidden", "24",
+         "--env-kwargs", "size=5", "image_size=40"]
+    )  # fmt: skip
+    assert flags.env_kwargs == {"size": 5, "image_size": 40}
     assert flags.learning_rate == 5e-4 and flags.policy.hidden == 24  # flags beat the file
     assert flags.total_env_steps == 512  # the budget beats the file
     assert flags.num_envs == 8 and flags.policy.fusion == "concat"  # the rest stays
@@ -229,6 +231,9 @@ def bad_checkpoint(tmp_path: Path) -> Path:
         (["train", "--algo", "ppo", "--budget", "10x"], "malformed budget '10x'; write a number and a unit: 90s, 10m or 1.5h"),
         (["train", "--algo", "ppo", "--budget", "1m", "--env-steps", "5"], "give one budget"),
         (["train", "--algo", "ppo", "--init-from", "missing.pt"], "init_from: no checkpoint at missing.pt"),
+        (["train", "--algo", "ppo", "--config", "BADFIELD"], "unknown config field 'learning_rat' for PPOConfig; allowed: ["),
+        (["train", "--algo", "ppo", "--config", "BADVALUE"], "num_envs: expected an integer, got 'many'"),
+        (["train", "--algo", "ppo", "--config", "missing.yaml"], "--config: no file at missing.yaml"),
         (["eval", "missing.pt"], "no checkpoint at missing.pt"),
         (["eval", "CORRUPT"], "is not a readable Penguin policy checkpoint"),
         (["eval", "FOREIGN"], "does not say which env it was trained on; pass --env, one of"),
@@ -247,7 +252,14 @@ def test_user_errors_exit_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    subst = {"CORRUPT": str(bad_checkpoint(tmp_path)), "FOREIGN": str(foreign_checkpoint)}
+    (tmp_path / "bad_field.toml").write_text("learning_rat = 0.1\n")
+    (tmp_path / "bad_value.yaml").write_text("num_envs: many\n")
+    subst = {
+        "CORRUPT": str(bad_checkpoint(tmp_path)),
+        "FOREIGN": str(foreign_checkpoint),
+        "BADFIELD": "bad_field.toml",
+        "BADVALUE": "bad_value.yaml",
+    }
     code, out, err = run_cli([subst.get(a, a) for a in argv], capsys)
     assert code == 2, out
     assert err.count("\n") == 1 and err.startswith(f"penguin {argv[0]}: error: "), err

@@ -99,7 +99,8 @@ def resolve(argv: list[str], nested_runs: bool = True) -> TrainerConfig:
     elif known.env_steps is not None:
         budget = Budget(env_steps=known.env_steps)
 
-    file_fields = load_config_file(known.config, config_class) if known.config else {}
+    with user_input():
+        file_fields = load_config_file(known.config, config_class) if known.config else {}
     policy_fields = file_fields.pop("policy", None)
     root = known.runs_dir or Path(file_fields.pop("runs_dir", "runs"))
     file_fields.pop("runs_dir", None)
