@@ -1,0 +1,196 @@
+"""``penguin compare`` end to end on a tiny seeded grid: files, reuse, --force, Ctrl-C, errors, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from algorithms.common import available_cores
+from experiments import cli
+from experiments.commands.compare import resolve_parallelism
+from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE, Job, prepare
+from experiments.presets import Budget
+from tests.small_policy import SMALL_SETTINGS
+
+ALGOS = ["bc", "ppo"]
+SEEDS = 2
+#: A grid that trains in seconds: a small network, 4,096 env steps, 20 evaluation levels.
+TINY = [
+    "--env", "Penguin-Bare-v0", "--seeds", str(SEEDS), "--env-steps", "4096", "--threads", "1",
+    "--set", "eval_episodes=20", "--set", "final_eval_episodes=20",
+    "--set", "bc:total_steps=30", "--set", "bc:eval_every=15", "--set", "bc:num_envs=16",
+    "--set", "ppo:num_envs=16", "--set", "ppo:num_steps=32", "--set", "ppo:eval_every=2048",
+    *[arg for name, value in SMALL_SETTINGS.items() for arg in ("--set", f"policy.{name}={value}")],
+]
+
+
+def compare(*args: str) -> int:
+    return cli.main(["compare", *args])
+
+
+def table_rows(markdown: str) -> dict[str, list[str]]:
+    """Algorithm -> cells of the compare.md table."""
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows[1:]}
+
+
+@pytest.fixture(scope="module")
+def local_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compare") / "local"
+    assert compare("--algos", ",".join(ALGOS), *TINY, "--workers", "2", "--out", str(out)) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_report(local_out: Path) -> dict:
+    """The local grid's compare.json, read before any test writes another report there."""
+    return json.loads((local_out / "compare.json").read_text())
+
+
+def test_files_and_table_match_the_json(local_out: Path, local_report: dict) -> None:
+    report = local_report
+    rows = table_rows((local_out / "compare.md").read_text())
+    assert list(rows) == ALGOS == list(report["algorithms"])
+    assert report["budget"] == "4,096 env steps" and "4,096 env steps" in (local_out / "compare.md").read_text()
+    for algo, cells in rows.items():
+        s = report["algorithms"][algo]
+        assert len(s["per_seed"]) == SEEDS and [p["seed"] for p in s["per_seed"]] == list(range(SEEDS))
+        for column, stat in ((2, s["greedy_success"]), (3, s["sampled_success"])):
+            point, low, high = map(float, re.match(r"([\d.]+)% \[([\d.]+), ([\d.]+)\]", cells[column]).groups())
+            assert point == pytest.approx(100 * stat["iqm"], abs=0.051)
+            assert [low, high] == pytest.approx([100 * c for c in stat["ci95"]], abs=0.051)
+            assert 0 <= low <= point <= high <= 100
+        # IQM of two seeds is their mean
+        greedy = [p["greedy_success"] for p in s["per_seed"]]
+        assert s["greedy_success"]["iqm"] == pytest.approx(np.mean(greedy))
+        assert float(cells[4]) == pytest.approx(s["spl"], abs=5e-4)
+        assert float(cells[5]) == pytest.approx(s["return"], abs=5e-3)
+        assert int(cells[6].replace(",", "")) == round(s["env_steps"]) >= 4096
+        assert all(0 <= p["greedy_success"] <= 1 and p["wall_time_s"] > 0 for p in s["per_seed"])
+    import imageio.v3 as iio
+
+    png = report["curves_png"]
+    image = iio.imread(local_out / png["file"])
+    assert image.shape[:2] == (png["height"], png["width"])
+    assert f"({png['width']}×{png['height']} px)" in (local_out / "compare.md").read_text()
+
+
+def test_second_compare_reuses_and_force_retrains(local_out: Path, local_report: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    results = sorted(local_out.glob(f"runs/*/*/{RESULT_FILE}"))
+    assert len(results) == len(ALGOS) * SEEDS
+    before = {p: p.stat().st_mtime_ns for p in results}
+    capsys.readouterr()
+    assert compare("--algos", ",".join(ALGOS), *TINY, "--workers", "2", "--out", str(local_out)) == 0
+    assert "4 finished and reused, 0 to train" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in results} == before
+    # --force on a sub-grid (bc, seed 0) trains that run again and leaves the others alone
+    forced = next(p for p in results if "/bc/s0-" in str(p))
+    assert compare("--algos", "bc", *TINY, "--seeds", "1", "--force", "--out", str(local_out)) == 0
+    assert "0 finished and reused, 1 to train" in capsys.readouterr().out
+    after = {p: p.stat().st_mtime_ns for p in results}
+    assert after[forced] != before[forced]
+    assert {p: t for p, t in after.items() if p != forced} == {p: t for p, t in before.items() if p != forced}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algos", "bc,nope", "--budget", "1m"], "unknown algorithm(s) ['nope']; choose from ["),
+        (["--algos", "bc", "--budget", "ten minutes"], "malformed budget 'ten minutes'"),
+        (["--algos", "bc"], "give a budget"),
+        (["--algos", "bc", "--budget", "1m", "--workers", str(available_cores() + 1), "--threads", "1"],
+         f"exceeds the {available_cores()} cores available"),
+        (["--algos", "bc", "--budget", "1m", "--set", "no_such_field=1"], "unknown config field(s) ['no_such_field']"),
+        (["--algos", "bc", "--env", "Penguin-Nope-v0", "--budget", "1m"], "unknown env id 'Penguin-Nope-v0'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert compare(*args, "--out", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_oversubscription_is_refused_and_defaults_fit() -> None:
+    with pytest.raises(cli.UsageError, match="workers x threads <= 2"):
+        resolve_parallelism("local", 2, 2, jobs=8, cores=2)
+    assert resolve_parallelism("local", None, None, jobs=8, cores=2) == (2, 1)
+    assert resolve_parallelism("local", None, None, jobs=1, cores=2) == (1, 2)
+    assert resolve_parallelism("local", 1, None, jobs=8, cores=2) == (1, 2)
+    assert resolve_parallelism("local", None, 2, jobs=8, cores=4) == (2, 2)
+
+
+def _job(tmp_path: Path, budget: Budget) -> Job:
+    from algorithms.bc import BCConfig
+
+    return Job("bc", 0, "Penguin-Bare-v0", budget, {}, "k", tmp_path / "run", BCConfig())
+
+
+def test_partial_runs_are_resumed_or_trained_again(tmp_path: Path) -> None:
+    steps, minutes = _job(tmp_path, Budget(env_steps=100)), _job(tmp_path, Budget(minutes=1.0))
+    (steps.run_dir / "checkpoints").mkdir(parents=True)
+    (steps.run_dir / "checkpoints" / "last.pt").write_bytes(b"x")
+    (steps.run_dir / "eval.csv").write_text("step\n1\n")
+    assert prepare(steps, force=False) == "train" and not steps.run_dir.exists()  # crashed: again
+    (steps.run_dir / "checkpoints").mkdir(parents=True)
+    (steps.run_dir / "checkpoints" / "last.pt").write_bytes(b"x")
+    (steps.run_dir / INTERRUPTED_FILE).write_text("{}")
+    assert prepare(steps, force=False) == "resume"
+    assert prepare(minutes, force=False) == "train"  # a time limit would restart: no resume
+    (steps.run_dir / "checkpoints").mkdir(parents=True)
+    (steps.run_dir / RESULT_FILE).write_text(json.dumps({"status": "finished", "key": "k"}))
+    assert prepare(steps, force=False) == "reuse"
+    (steps.run_dir / RESULT_FILE).write_text(json.dumps({"status": "finished", "key": "other"}))
+    assert prepare(steps, force=False) == "train"
+
+
+def test_ctrl_c_keeps_finished_runs_and_the_same_command_continues(tmp_path: Path) -> None:
+    """SIGINT while a run trains: exit 130 with how to continue; the run resumes next time."""
+    out = tmp_path / "c"
+    args = [sys.executable, "-m", "experiments.cli", "compare", "--algos", "ppo", *TINY, "--seeds", "1",
+            "--env-steps", "200000", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while not list(out.glob("runs/ppo/*/eval.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # training has started once the first evaluation is written
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "to continue, run the same command again" in stderr and "Traceback" not in stderr
+    run = next(out.glob("runs/ppo/*"))
+    assert (run / INTERRUPTED_FILE).exists() and not (run / RESULT_FILE).exists()
+    # the same command resumes the stopped run (a smaller budget would make a new run)
+    job = Job("ppo", 0, "Penguin-Bare-v0", Budget(env_steps=200000), {}, run.name.rsplit("-", 1)[1], run, None)
+    assert prepare(job, force=False) == "resume"
+
+
+def test_ray_backend_gives_the_local_numbers(local_report: dict, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "compare", "--algos", ",".join(ALGOS), *TINY,
+         "--backend", "ray", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    local = local_report["algorithms"]
+    remote = json.loads((out / "compare.json").read_text())["algorithms"]
+    assert list(table_rows((out / "compare.md").read_text())) == ALGOS
+    for algo in ALGOS:
+        keys = ("seed", "greedy_success", "sampled_success", "spl", "return", "env_steps", "threads")
+        assert [{k: p[k] for k in keys} for p in remote[algo]["per_seed"]] == [
+            {k: p[k] for k in keys} for p in local[algo]["per_seed"]
+        ]
