@@ -16,7 +16,7 @@ import pytest
 
 from algorithms.common import available_cores
 from experiments import cli
-from experiments.commands.compare import resolve_parallelism
+from experiments.commands.compare import parse_sets, resolve_parallelism
 from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE, Job, prepare
 from experiments.presets import Budget
 from tests.small_policy import SMALL_SETTINGS
@@ -129,6 +129,18 @@ def test_oversubscription_is_refused_and_defaults_fit() -> None:
     assert resolve_parallelism("local", None, None, jobs=1, cores=2) == (1, 2)
     assert resolve_parallelism("local", 1, None, jobs=8, cores=2) == (1, 2)
     assert resolve_parallelism("local", None, 2, jobs=8, cores=4) == (2, 2)
+
+
+def test_set_applies_to_all_or_one_algorithm() -> None:
+    sets = ["eval_episodes=20", "ppo:num_envs=16", "dqn:batch_size=8", "policy.hidden=64", "device=cpu"]
+    assert parse_sets(sets, ["bc", "ppo"]) == {
+        "bc": {"eval_episodes": 20, "policy": {"hidden": 64}, "device": "cpu"},
+        "ppo": {"eval_episodes": 20, "num_envs": 16, "policy": {"hidden": 64}, "device": "cpu"},
+    }  # dqn is registered but not compared: its setting is ignored
+    with pytest.raises(cli.UsageError, match="unknown algorithm 'nope'"):
+        parse_sets(["nope:num_envs=1"], ["bc"])
+    with pytest.raises(cli.UsageError, match="FIELD=VALUE"):
+        parse_sets(["eval_episodes"], ["bc"])
 
 
 def _job(tmp_path: Path, budget: Budget) -> Job:

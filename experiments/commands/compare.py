@@ -191,7 +191,7 @@ def resolve_parallelism(
     return workers, threads
 
 
-def resolve_algos(text: str | None, quick: bool) -> list[str]:
+def resolve_algos(text: str | None) -> list[str]:
     if text is None:
         return [a for a in QUICK_ALGOS if a in registry.ALGORITHMS]
     algos = [a.strip() for a in text.split(",") if a.strip()]
@@ -233,7 +233,7 @@ def print_done(total: int) -> Any:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    algos = resolve_algos(args.algos, args.quick)
+    algos = resolve_algos(args.algos)
     budget = resolve_budget(args)
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
     if not seeds:
@@ -268,7 +268,8 @@ def main(argv: list[str]) -> int:
           f"({sum(resume for _, resume in todo)} resumed); output in {out}", flush=True)
 
     outcome = backend.run(todo, print_done(len(todo))) if todo else Outcome()
-    again = "penguin compare " + shlex.join(argv)
+    # continuing must not train the runs finished so far again
+    again = "penguin compare " + shlex.join(a for a in argv if a != "--force")
     if outcome.stopped or outcome.interrupted:
         kept = reused + len(outcome.finished)
         print(f"stopped: {kept} of {len(jobs)} runs finished and kept in {out / 'runs'}; to continue, run the same "
