@@ -71,7 +71,14 @@ def _fields(config: TrainerConfig) -> dict[str, Any]:
 
 
 def resolve(argv: list[str], nested_runs: bool = True) -> TrainerConfig:
-    """The config that ``penguin train argv`` runs (printing help and exiting on ``--help``).
+    """The config that ``penguin train argv`` runs (printing help and exiting on ``--help``);
+    see :func:`resolve_algo`."""
+    return resolve_algo(argv, nested_runs)[1]
+
+
+def resolve_algo(argv: list[str], nested_runs: bool = True) -> tuple[str, TrainerConfig]:
+    """``(algorithm, config)`` that ``penguin train argv`` runs (printing help and exiting on
+    ``--help``).
 
     Args:
         argv: the command line after ``penguin train``.
@@ -131,18 +138,17 @@ def resolve(argv: list[str], nested_runs: bool = True) -> TrainerConfig:
         raise UsageError(
             f"{path} already holds a run; add --resume to continue it or choose another --run-name"
         )
-    return config
+    return known.algo, config
 
 
 def run(argv: list[str], nested_runs: bool = True) -> int:
     """Resolve the config, train, and print the held-out result; returns the exit status."""
     try:
-        config = resolve(argv, nested_runs)
+        algo, config = resolve_algo(argv, nested_runs)
     except SystemExit as exit_:  # --help
         if exit_.code in (0, None):
             return 0
         raise
-    algo = next(name for name in registry.ALGORITHMS if registry.get(name)[0] is type(config))
     path = Path(config.runs_dir) / str(config.run_name)
     print(f"TensorBoard logs: {path}   (tensorboard --logdir {path})", flush=True)
     _, train = registry.get(algo)
