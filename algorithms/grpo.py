@@ -12,7 +12,8 @@ The loop, top to bottom (one iteration):
    the advantage of every action in that episode; groups whose returns are all equal carry no
    signal and are dropped (their share is logged as ``train/zero_std_groups``);
 4. update: a few epochs of the clipped importance-ratio objective over the steps of the other
-   groups, an entropy bonus, and optionally a KL penalty to a frozen reference policy (the
+   groups (each episode weighing the same, as in DeepSeekMath: a step weighs ``1 / length`` of
+   its episode), an entropy bonus, and optionally a KL penalty to a frozen reference policy (the
    k3 estimator ``r - log r - 1`` with ``r = pi_ref / pi``, as in DeepSeekMath).
 
 How it differs from PPO (``algorithms.ppo``): no critic, so no value loss and no GAE; the
@@ -69,11 +70,16 @@ class GRPOConfig(OnPolicyConfig):
     reference: str | None = None
     """Checkpoint of the reference policy for the KL term; None uses the starting policy
     (``init_from``'s weights, or the initial weights)."""
-    gamma: float = 0.95
+    gamma: float = 0.99
     """Discount of the episode score ``sum_t gamma^t r_t`` that ranks a group's episodes. With
     1.0 (undiscounted) every success scores the same, so a group that always succeeds teaches
     nothing about reaching the goal sooner; below 1 the faster episodes get the positive
     advantages."""
+    weighting: str = "episode"
+    """``"episode"`` (DeepSeekMath's GRPO: each episode weighs the same, its steps share
+    ``1 / length`` of it) or ``"step"`` (every step weighs the same). With ``"step"`` a failing
+    episode that wanders to the time limit outweighs a two-step success a hundred times over, and
+    on Bare the policy stayed near uniform (training success ~50% at radius 1 after 1M steps)."""
     max_episode_steps: int = 0
     """Cut group episodes after this many steps (0: the env's own ``max_steps``)."""
 
@@ -86,6 +92,7 @@ class GRPOConfig(OnPolicyConfig):
         for name in ("kl_coef", "max_episode_steps"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         need(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], got {self.gamma!r}")
+        need(self.weighting in ("episode", "step"), f"weighting must be 'episode' or 'step', got {self.weighting!r}")
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
 
@@ -106,11 +113,15 @@ def grpo_loss(
     old_logp: torch.Tensor,
     advantages: torch.Tensor,
     clip_coef: float,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clipped importance-ratio objective (to minimise) and the ratio, per step averaged."""
+    """Clipped importance-ratio objective (to minimise) and the ratio: the mean over steps, or
+    with ``weights`` the weighted mean ``sum(w * l) / sum(w)``."""
     ratio = (new_logp - old_logp).exp()
     loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef))
-    return loss.mean(), ratio
+    if weights is None:
+        return loss.mean(), ratio
+    return (weights * loss).sum() / weights.sum(), ratio
 
 
 def _gather(steps: list[tuple], picks: list[np.ndarray], field: int) -> np.ndarray:
@@ -242,6 +253,10 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                 b_logp = torch.from_numpy(_gather(steps, picks, 4))
                 b_adv = torch.from_numpy(advantages[b_rows])
                 b_informative = torch.from_numpy(informative[b_rows])
+                lengths = np.maximum(episode_length[b_rows], 1)
+                b_weight = torch.from_numpy(
+                    (1.0 / lengths if cfg.weighting == "episode" else np.ones(len(b_rows))).astype(np.float32)
+                )
                 b_labels = torch.from_numpy(_gather(steps, picks, 5)) if bc_coef > 0 else None
                 del steps
                 policy.train()
@@ -261,7 +276,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                         loss = torch.zeros((), device=device)
                         if use.any():
                             pg, ratio = grpo_loss(
-                                new_logp[use], b_logp[idx].to(device)[use], b_adv[idx].to(device)[use], cfg.clip_coef
+                                new_logp[use], b_logp[idx].to(device)[use], b_adv[idx].to(device)[use], cfg.clip_coef,
+                                b_weight[idx].to(device)[use],
                             )
                             entropy = -(logp_all[use].exp() * logp_all[use]).sum(dim=1).mean()
                             loss = pg - cfg.ent_coef * entropy

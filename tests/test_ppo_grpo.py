@@ -132,6 +132,7 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
     [
         ("grpo", {"group_size": 1}, "group_size must be >= 2"),
         ("grpo", {"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
+        ("grpo", {"weighting": "token"}, "weighting must be"),
         ("ppo", {"num_envs": 10, "num_steps": 3, "num_minibatches": 4}, "divisible"),
         ("ppo", {"total_env_steps": -5}, "total_env_steps must be >= 1"),
         ("ppo", {"env_id": "Penguin-Nope-v0"}, "unknown env id"),
@@ -149,3 +150,14 @@ def test_bad_configs_fail_before_any_folder_exists(tmp_path, algo, fields, messa
 def test_unknown_algorithm_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="choose from"):
         registry.get("a2c")
+
+
+def test_grpo_loss_with_episode_weights_gives_each_episode_one_vote() -> None:
+    # Episode A: one step, advantage +1; episode B: three steps, advantage -1; ratios of 1.
+    logp = torch.zeros(4)
+    adv = torch.tensor([1.0, -1.0, -1.0, -1.0])
+    per_step, _ = grpo_loss(logp, logp, adv, 0.2)
+    assert per_step.item() == pytest.approx((-1 + 3) / 4)  # the long episode outvotes the short one
+    weights = torch.tensor([1.0, 1 / 3, 1 / 3, 1 / 3])
+    per_episode, _ = grpo_loss(logp, logp, adv, 0.2, weights)
+    assert per_episode.item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2 episodes
