@@ -15,6 +15,12 @@ n-step targets are built when a batch is drawn: ``R = r_t + g r_{t+1} + ... + g^
 up to ``n`` steps or the episode's end, then bootstrapped from the observation reached with
 discount ``g^k`` -- except after a termination (discount 0). A time-limit truncation is not a
 termination: it bootstraps from the episode's last observation.
+
+Optional proportional prioritized replay (Schaul et al. 2016): a transition is drawn with
+probability ``p_i**alpha / sum_k p_k**alpha`` where ``p_i`` is its last absolute TD error (new
+ones get the largest priority seen), and its loss is weighted by the normalised importance
+weight ``(N P(i))**-beta / max_j (N P(j))**-beta``. Priorities live in a sum tree over the ring's
+positions; autoreset rows and transitions whose n steps are not yet written have priority 0.
 """
 
 from __future__ import annotations
@@ -54,6 +60,49 @@ class ReplayBatch:
     """``(B,)`` games of the transitions."""
     labels: np.ndarray | None = None
     """``(B, A)`` bool solver-optimal actions, if the buffer stores them."""
+    weights: np.ndarray | None = None
+    """``(B,)`` float32 importance weights (prioritized replay; None when drawn uniformly)."""
+
+
+class SumTree:
+    """Non-negative values at ``size`` leaves with their running sums, for proportional sampling.
+
+    Updates and searches are vectorised over a batch of leaves (``log2(size)`` numpy steps).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.leaves = 1 << max(0, (self.size - 1).bit_length())
+        self.tree = np.zeros(2 * self.leaves, dtype=np.float64)
+
+    @property
+    def total(self) -> float:
+        return float(self.tree[1])
+
+    def get(self, index: np.ndarray) -> np.ndarray:
+        return self.tree[np.asarray(index) + self.leaves]
+
+    def set(self, index: np.ndarray, values: np.ndarray) -> None:
+        """Leaf ``index[i]`` <- ``values[i]`` (the last one wins for repeated indices)."""
+        node = np.asarray(index, dtype=np.int64) + self.leaves
+        self.tree[node] = values
+        node = np.unique(node // 2)
+        while node[0] >= 1:
+            self.tree[node] = self.tree[2 * node] + self.tree[2 * node + 1]
+            if node[0] == 1:
+                break
+            node = np.unique(node // 2)
+
+    def find(self, mass: np.ndarray) -> np.ndarray:
+        """For each ``mass`` in ``[0, total)``, the leaf where the running sum passes it."""
+        mass = np.array(mass, dtype=np.float64)
+        node = np.ones(len(mass), dtype=np.int64)
+        while node[0] < self.leaves:
+            left = self.tree[2 * node]
+            right = mass >= left
+            mass -= np.where(right, left, 0.0)
+            node = 2 * node + right
+        return node - self.leaves
 
 
 class ReplayBuffer:
@@ -67,6 +116,10 @@ class ReplayBuffer:
         vocab_size: token ids are ``0 .. vocab_size - 1`` (stored in the smallest dtype).
         num_actions: width of the optional solver labels.
         labels: also store the solver's optimal-action mask of every step (auxiliary loss).
+        prioritized: draw transitions in proportion to their TD error (:meth:`update_priorities`).
+        alpha: prioritization exponent (0: uniform).
+        n_step: the n of the n-step transitions drawn (a transition becomes drawable once its n
+            following steps are written).
 
     Arrays are allocated once with ``np.zeros``, so memory is committed as rows are written.
     """
@@ -80,6 +133,9 @@ class ReplayBuffer:
         vocab_size: int,
         num_actions: int,
         labels: bool = False,
+        prioritized: bool = False,
+        alpha: float = 0.6,
+        n_step: int = 1,
     ) -> None:
         if num_envs < 1 or capacity < 2 * num_envs:
             raise ValueError(
@@ -98,6 +154,12 @@ class ReplayBuffer:
         self.labels = np.zeros((*shape, num_actions), dtype=bool) if labels else None
         self.count = 0
         """Vector steps written since the start (row ``count % rows`` is written next)."""
+        self.n_step, self.alpha = int(n_step), float(alpha)
+        self.priorities = SumTree(self.rows * self.num_envs) if prioritized else None
+        self.max_priority = 1.0
+        """Largest ``p**alpha`` seen (given to new transitions)."""
+        self.live = 0
+        """Transitions with a nonzero priority (the N of the importance weights)."""
 
     # -- size ----------------------------------------------------------------------------------
     @property
@@ -155,6 +217,26 @@ class ReplayBuffer:
                 raise ValueError("this buffer stores solver labels: pass labels= to add()")
             self.labels[row] = labels
         self.count += 1
+        if self.priorities is not None:
+            tree, games = self.priorities, np.arange(self.num_envs)
+            # The overwritten row leaves; the transition whose n steps are now written arrives.
+            self.live -= int(np.count_nonzero(tree.get(row * self.num_envs + games)))
+            tree.set(row * self.num_envs + games, np.zeros(self.num_envs))
+            first, last = self.step_range(self.n_step)
+            if first <= last:
+                ready = last % self.rows
+                valid = games[self.valid[ready]]
+                if valid.size:
+                    tree.set(ready * self.num_envs + valid, np.full(valid.size, self.max_priority))
+                    self.live += valid.size
+
+    def truncate_last(self) -> None:
+        """Mark the newest row's steps as truncated (episodes cut from outside, e.g. when the
+        trainer replaces the env): n-step returns stop there and bootstrap from the next row,
+        which the caller writes with the observations reached and ``valid=False``."""
+        if self.count == 0:
+            raise ValueError("truncate_last needs a written row")
+        self.truncated[(self.count - 1) % self.rows] = True
 
     # -- reading -------------------------------------------------------------------------------
     def step_range(self, n_step: int) -> tuple[int, int]:
@@ -162,8 +244,9 @@ class ReplayBuffer:
         still in the ring, with the ``n_step`` following observations written. Empty if first > last."""
         return max(0, self.count - self.rows), self.count - 1 - n_step
 
-    def positions(self, n_step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def positions(self, n_step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Every sampleable transition as ``(steps, games)`` (all-time step numbers)."""
+        n_step = self.n_step if n_step is None else int(n_step)
         first, last = self.step_range(n_step)
         if first > last:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -172,23 +255,35 @@ class ReplayBuffer:
         t, e = np.nonzero(self.valid[rows])
         return steps[t], e.astype(np.int64)
 
-    def num_sampleable(self, n_step: int = 1) -> int:
+    def num_sampleable(self, n_step: int | None = None) -> int:
         return len(self.positions(n_step)[0])
 
     def sample(
-        self, batch_size: int, rng: np.random.Generator, n_step: int = 1, gamma: float = 0.99
+        self,
+        batch_size: int,
+        rng: np.random.Generator,
+        n_step: int | None = None,
+        gamma: float = 0.99,
+        beta: float = 1.0,
     ) -> ReplayBatch:
-        """``batch_size`` transitions drawn uniformly (with replacement) from the sampleable ones.
+        """``batch_size`` n-step transitions (``n_step`` defaults to the buffer's), with replacement.
 
-        Draws uniform positions in the readable window and keeps the valid ones (a few percent
+        Uniform: draws positions in the readable window and keeps the valid ones (a few percent
         of rows are autoreset rows), which is exactly uniform over valid transitions.
+        Prioritized: stratified proportional draws from the sum tree, with importance weights
+        of exponent ``beta``.
 
         Raises:
             ValueError: if the buffer holds no sampleable transition yet.
         """
+        n_step = self.n_step if n_step is None else int(n_step)
         first, last = self.step_range(n_step)
         if first > last or not self.valid[np.arange(first, last + 1) % self.rows].any():
             raise ValueError("the replay buffer holds no sampleable transition yet")
+        if self.priorities is not None:
+            if n_step != self.n_step:
+                raise ValueError(f"this prioritized buffer draws {self.n_step}-step transitions, not {n_step}")
+            return self._sample_prioritized(batch_size, rng, gamma, beta)
         steps = np.zeros(0, np.int64)
         games = np.zeros(0, np.int64)
         while len(steps) < batch_size:
@@ -200,13 +295,44 @@ class ReplayBuffer:
             games = np.concatenate([games, g[keep]])
         return self.get(steps[:batch_size], games[:batch_size], n_step, gamma)
 
-    def get(self, steps: np.ndarray, games: np.ndarray, n_step: int = 1, gamma: float = 0.99) -> ReplayBatch:
+    def _sample_prioritized(
+        self, batch_size: int, rng: np.random.Generator, gamma: float, beta: float
+    ) -> ReplayBatch:
+        tree = self.priorities
+        assert tree is not None
+        total = tree.total
+        mass = (np.arange(batch_size) + rng.random(batch_size)) * (total / batch_size)
+        leaf = tree.find(np.minimum(mass, np.nextafter(total, 0.0)))
+        # Rounding can land on an empty leaf next to the last nonzero one: draw those again.
+        empty = tree.get(leaf) <= 0
+        while empty.any():
+            leaf[empty] = tree.find(rng.random(int(empty.sum())) * total)
+            empty = tree.get(leaf) <= 0
+        rows, games = leaf // self.num_envs, leaf % self.num_envs
+        first = max(0, self.count - self.rows)
+        steps = first + (rows - first) % self.rows  # all-time step numbers of those rows
+        batch = self.get(steps, games, self.n_step, gamma)
+        probs = tree.get(leaf) / total
+        weights = (self.live * probs) ** (-beta)
+        batch.weights = (weights / weights.max()).astype(np.float32)
+        return batch
+
+    def update_priorities(self, batch: ReplayBatch, td_errors: np.ndarray, eps: float = 1e-6) -> None:
+        """Set the drawn transitions' priorities to ``(|td_error| + eps) ** alpha``."""
+        if self.priorities is None:
+            raise ValueError("update_priorities needs a buffer built with prioritized=True")
+        p = (np.abs(np.asarray(td_errors, dtype=np.float64)) + eps) ** self.alpha
+        self.priorities.set(batch.rows * self.num_envs + batch.envs, p)
+        self.max_priority = max(self.max_priority, float(p.max()))
+
+    def get(self, steps: np.ndarray, games: np.ndarray, n_step: int | None = None, gamma: float = 0.99) -> ReplayBatch:
         """The n-step transitions starting at all-time vector ``steps`` of ``games``.
 
         The return sums rewards until ``n_step`` steps or the episode's end, whichever is first;
         the bootstrap observation is the one after the last summed step (for an episode that
         ended by truncation, its last observation), with discount 0 after a termination.
         """
+        n_step = self.n_step if n_step is None else int(n_step)
         steps = np.asarray(steps, dtype=np.int64)
         games = np.asarray(games, dtype=np.int64)
         rows = steps % self.rows
@@ -243,6 +369,9 @@ class ReplayBuffer:
         out: dict[str, object] = {"count": self.count, "rows": self.rows}
         for name in self._array_names():
             out[name] = torch.from_numpy(getattr(self, name)[:used].copy())
+        if self.priorities is not None:
+            out["priorities"] = torch.from_numpy(self.priorities.tree.copy())
+            out["max_priority"], out["live"] = self.max_priority, self.live
         return out
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -256,6 +385,10 @@ class ReplayBuffer:
         for name in self._array_names():
             saved = state[name].numpy()  # type: ignore[union-attr]
             getattr(self, name)[: len(saved)] = saved
+        if self.priorities is not None:
+            self.priorities.tree[:] = state["priorities"].numpy()  # type: ignore[union-attr]
+            self.max_priority = float(state["max_priority"])  # type: ignore[arg-type]
+            self.live = int(state["live"])  # type: ignore[arg-type]
 
     def _array_names(self) -> list[str]:
         names = ["images", "texts", "actions", "rewards", "terminated", "truncated", "valid"]

@@ -12,17 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from algorithms.envs import make_vec_env
-from algorithms.replay import ReplayBuffer
+from algorithms.replay import ReplayBuffer, SumTree
 
 
-def play(num_envs: int, capacity: int, max_steps: int, steps: int, seed: int):
+def play(num_envs: int, capacity: int, max_steps: int, steps: int, seed: int, n_step: int = 1,
+         prioritized: bool = False):
     """Random play (STOP included, so episodes terminate too) in small Bare games, stored in a
     buffer and, beside it, as a plain list of ``(step, game, obs, action, reward, terminated,
     truncated, next_obs)`` per game, autoreset steps left out."""
     envs = make_vec_env("Penguin-Bare-v0", num_envs, {"size": 4, "image_size": 24, "max_steps": max_steps})
     space = envs.single_observation_space
     buffer = ReplayBuffer(capacity, num_envs, space["image"].shape, space["text"].shape[0],
-                          int(space["text"].high.max()) + 1, 5)
+                          int(space["text"].high.max()) + 1, 5, prioritized=prioritized, n_step=n_step)
     rng = np.random.default_rng(seed)
     obs, _ = envs.reset(seed=seed)
     resetting = np.zeros(num_envs, dtype=bool)
@@ -61,9 +62,12 @@ def n_step_reference(episode_list: list[tuple], j: int, n: int, gamma: float):
     steps=st.integers(1, 40),
     n_step=st.integers(1, 4),
     seed=st.integers(0, 1000),
+    prioritized=st.booleans(),
 )
-def test_every_readable_transition_matches_the_plain_list(num_envs, rows, max_steps, steps, n_step, seed) -> None:
-    buffer, played = play(num_envs, rows * num_envs, max_steps, steps, seed)
+def test_every_readable_transition_matches_the_plain_list(
+    num_envs, rows, max_steps, steps, n_step, seed, prioritized
+) -> None:
+    buffer, played = play(num_envs, rows * num_envs, max_steps, steps, seed, n_step, prioritized)
     gamma = 0.9
     first, last = max(0, steps - rows), steps - 1 - n_step
     expected = set()
@@ -94,6 +98,16 @@ def test_every_readable_transition_matches_the_plain_list(num_envs, rows, max_st
     sampled = buffer.sample(64, np.random.default_rng(seed), n_step, gamma)
     readable = set(zip((got_steps % buffer.rows).tolist(), got_games.tolist(), strict=True))
     assert set(zip(sampled.rows.tolist(), sampled.envs.tolist(), strict=True)) <= readable
+    if prioritized:
+        # Exactly the readable transitions carry a priority, and the weights are normalised.
+        leaves = buffer.priorities.get(np.arange(buffer.capacity))
+        assert {divmod(int(i), num_envs) for i in np.flatnonzero(leaves)} == readable
+        assert buffer.live == len(readable)
+        assert sampled.weights is not None and sampled.weights.max() == pytest.approx(1.0)
+        fresh = buffer.get(got_steps, got_games, n_step, gamma)
+        assert np.array_equal(sampled.obs["image"], fresh.obs["image"][[
+            list(zip((got_steps % buffer.rows).tolist(), got_games.tolist(), strict=True)).index(p)
+            for p in zip(sampled.rows.tolist(), sampled.envs.tolist(), strict=True)]])
 
 
 def test_n_step_return_stops_at_an_episode_end_and_bootstraps_only_truncations() -> None:
@@ -150,3 +164,50 @@ def test_a_stored_transition_costs_one_frame_and_its_tokens_within_ten_percent()
 def test_a_buffer_too_small_for_two_steps_is_refused() -> None:
     with pytest.raises(ValueError, match="at least two steps"):
         ReplayBuffer(15, 8, (4, 4, 3), 2, 10, 5)
+
+
+def test_sum_tree_draws_in_proportion_to_priorities() -> None:
+    tree = SumTree(5)
+    tree.set(np.arange(5), np.array([1.0, 0.0, 3.0, 0.0, 4.0]))
+    assert tree.total == 8.0
+    assert tree.find(np.array([0.0, 0.99, 1.0, 3.99, 4.0, 7.99])).tolist() == [0, 0, 2, 2, 4, 4]
+    tree.set(np.array([2]), np.array([0.0]))
+    assert tree.total == 5.0 and tree.find(np.array([1.5])).tolist() == [4]
+
+
+def test_prioritized_replay_draws_high_error_transitions_more_often_and_weights_them_less() -> None:
+    buffer, _ = play(2, 40, 6, 30, seed=3, n_step=1, prioritized=True)
+    rng = np.random.default_rng(0)
+    batch = buffer.sample(64, rng)
+    hot = (batch.rows[0], batch.envs[0])
+    # One transition (wherever the batch holds it) has a large TD error, the rest small ones.
+    errors = np.where((batch.rows == hot[0]) & (batch.envs == hot[1]), 10.0, 0.01)
+    buffer.update_priorities(batch, errors)
+    drawn = buffer.sample(2_000, rng)
+    is_hot = (drawn.rows == hot[0]) & (drawn.envs == hot[1])
+    assert is_hot.mean() > 0.1, is_hot.mean()  # one of ~50 transitions, drawn far more than uniformly
+    assert drawn.weights[is_hot].max() < drawn.weights[~is_hot].min()
+
+
+def test_episodes_cut_from_outside_bootstrap_from_the_observation_reached() -> None:
+    # What the trainer does when it replaces the env (curriculum): the newest step is marked
+    # truncated and the observation it reached is written as an invalid row.
+    buffer = ReplayBuffer(10, 1, (1, 1, 3), 1, 5, 5, prioritized=True, n_step=3)
+
+    def add(t: int, valid: bool = True) -> None:
+        buffer.add({"image": np.full((1, 1, 1, 3), t, np.uint8), "text": np.zeros((1, 1), np.int64)},
+                   np.array([0]), np.array([float(t)]), np.array([False]), np.array([False]), np.array([valid]))
+
+    for t in range(3):
+        add(t)
+    buffer.truncate_last()
+    add(3, valid=False)  # the observation step 2 reached, from the old env
+    for t in range(4, 9):
+        add(t)  # the new env's episodes
+    batch = buffer.get(np.array([1, 2]), np.zeros(2, np.int64), gamma=0.5)
+    assert batch.returns.tolist() == [1.0 + 0.5 * 2.0, 2.0]
+    assert batch.discounts.tolist() == [0.25, 0.5]
+    assert batch.next_obs["image"][:, 0, 0, 0].tolist() == [3, 3]
+    steps, _ = buffer.positions()
+    assert steps.tolist() == [0, 1, 2, 4, 5]
+    assert buffer.live == 5

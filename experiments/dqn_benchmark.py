@@ -1,0 +1,198 @@
+"""Double DQN targets, measured: ``python -m experiments.dqn_benchmark [--only NAME ...] [--seeds ...]``.
+
+Each entry of :data:`RUNS` is one plain command (``python -m experiments.train <algo> ...``) run
+per seed in its own process, one after the other (never two trainings at once), under
+``/usr/bin/time -v``. ``sb3-dqn-bare`` is stable-baselines3's DQN with our features extractor on
+the same env, budget, time limit, core count and replay ratio (samples trained per env step) as
+``dqn-bare``. From each run it records greedy and sampled held-out success and SPL, env steps,
+env steps per second, minutes to 90% greedy success, peak resident memory, the replay buffer's
+bytes per transition (ours) and the learning curve. Writes ``dqn_benchmark.json``, ``.md`` and
+``.png`` (greedy success vs env steps and vs wall time) to ``--out`` (default ``results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from algorithms.dqn import ENV_PRESETS, DQNConfig
+from experiments.rl_benchmark import first_reaching
+from experiments.timed_run import run_timed
+
+BARE_MINUTES, GOLD_MINUTES = 20.0, 30.0
+
+
+def flags(settings: dict[str, Any]) -> list[str]:
+    """Command-line flags (``--field-name value``) for config fields."""
+    out: list[str] = []
+    for key, value in settings.items():
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(name if value else "--no-" + key.replace("_", "-"))
+        else:
+            out += [name, str(value)]
+    return out
+
+
+def sb3_flags(cfg: DQNConfig) -> list[str]:
+    """stable-baselines3 DQN flags that match ``cfg``: the same games, batch, replay ratio, rate,
+    exploration, buffer and target period (theirs counts env steps, ours gradient steps)."""
+    env_steps_per_update = cfg.train_freq * cfg.num_envs / cfg.gradient_steps
+    return flags({
+        "num_envs": cfg.num_envs,
+        "buffer_size": cfg.buffer_size,
+        "learning_starts": cfg.learning_starts,
+        "batch_size": cfg.batch_size,
+        "train_freq": cfg.train_freq,
+        "gradient_steps": cfg.gradient_steps,
+        "learning_rate": cfg.learning_rate,
+        "gamma": cfg.gamma,
+        "target_update_interval": int(cfg.target_update_interval * env_steps_per_update),
+        "exploration_fraction": cfg.exploration_fraction,
+        "exploration_initial_eps": cfg.exploration_initial_eps,
+        "exploration_final_eps": cfg.exploration_final_eps,
+        "max_grad_norm": cfg.max_grad_norm,
+        "total_env_steps": cfg.total_env_steps,
+        "eval_every": cfg.eval_every,
+    })
+
+
+def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
+    """name -> (algorithm, flags, target greedy success or None, minutes allowed)."""
+    bare = DQNConfig.for_env("Penguin-Bare-v0")
+    gold_preset = ENV_PRESETS.get("Penguin-Gold-v0", {})
+    return {
+        "dqn-bare": ("dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
+        "sb3-dqn-bare": ("sb3-dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES),
+                                     *sb3_flags(bare)], None, BARE_MINUTES),
+        "dqn-gold": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
+                             *flags(gold_preset)], 0.80, GOLD_MINUTES),
+    }
+
+
+RUNS = run_table()
+
+
+def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str, Any]:
+    algo, run_flags, target, minutes = RUNS[name]
+    run_name = f"{name}-s{seed}"
+    shutil.rmtree(runs_dir / run_name, ignore_errors=True)
+    command = [sys.executable, "-m", "experiments.train", algo, *run_flags, "--seed", str(seed),
+               "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
+    run = run_timed(command, runs_dir, run_name)
+    curve, final = run.curve, run.curve[-1]
+    reached = first_reaching(curve, "success_rate", 0.9)
+    config = json.loads((runs_dir / run_name / "config.json").read_text())
+    env_steps = int(final["env_steps"])
+    return {
+        "name": name, "algo": algo, "seed": seed, "command": " ".join(command[1:]),
+        "greedy_success": final["success_rate"], "greedy_spl": final["spl"],
+        "sampled_success": final["sampled_success_rate"], "sampled_spl": final["sampled_spl"],
+        "env_steps": env_steps, "wall_time_s": run.wall_time_s,
+        # Training throughput: env steps over the run's own wall time (evaluations included).
+        "env_steps_per_s": env_steps / max(final["wall_time"], 1e-9),
+        "minutes_to_90": reached["wall_time"] / 60 if reached else None,
+        "env_steps_to_90": int(reached["env_steps"]) if reached else None,
+        "peak_rss_gb": run.peak_rss_gb,
+        "bytes_per_transition": config.get("bytes_per_transition"),
+        "replay_ratio": config.get("replay_ratio"),
+        "target": target, "minutes_allowed": minutes,
+        "met": None if target is None else bool(final["success_rate"] >= target and run.wall_time_s <= 60 * (minutes + 2)),
+        "curve": curve,
+    }
+
+
+def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dqn_benchmark.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    lines = [
+        "# Double DQN benchmark", "",
+        f"`python -m experiments.dqn_benchmark`; {meta['machine']}; {meta['date']}. 500 held-out levels, test "
+        "phrasings; from scratch (reward only, no checkpoint, no solver labels). Env steps/s include "
+        "the periodic evaluations.", "",
+        "| run | seed | greedy success (SPL) | sampled success | target | env steps | env steps/s | wall time "
+        "| to 90% (min) | bytes/transition | replay ratio | peak memory |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        target = "n/a" if r["target"] is None else (
+            f"{r['target']:.0%} in {r['minutes_allowed']:.0f} min: {'met' if r['met'] else 'NOT met'}")
+        to90 = f"{r['minutes_to_90']:.1f}" if r["minutes_to_90"] is not None else "not reached"
+        bpt = f"{r['bytes_per_transition']:,.0f}" if r["bytes_per_transition"] else "n/a"
+        ratio = f"{r['replay_ratio']:g}" if r["replay_ratio"] else "n/a"
+        peak = f"{r['peak_rss_gb']:.2f} GiB" if r["peak_rss_gb"] else "n/a"
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {r['greedy_success']:.1%} ({r['greedy_spl']:.3f}) | {r['sampled_success']:.1%} "
+            f"| {target} | {r['env_steps']:,} | {r['env_steps_per_s']:,.0f} | {r['wall_time_s'] / 60:.1f} min "
+            f"| {to90} | {bpt} | {ratio} | {peak} |"
+        )
+    lines += ["", "![learning curves](dqn_benchmark.png)"]
+    (out / "dqn_benchmark.md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for r in rows:
+        label = f"{r['name']} s{r['seed']}"
+        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+    axes[0].set_xlabel("env steps")
+    axes[1].set_xlabel("wall time (minutes)")
+    for ax in axes:
+        ax.set_ylabel("held-out greedy success")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "dqn_benchmark.png", dpi=120)
+    plt.close(fig)
+
+
+def machine() -> str:
+    """``"x86_64, 2 cores (AMD EPYC ...)"``: the CPU model from ``/proc/cpuinfo`` where there is one."""
+    model = platform.processor() or "cpu"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.machine()}, {os.cpu_count()} cores ({model})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", default=["dqn-bare", "sb3-dqn-bare"], choices=list(RUNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--merge", action="store_true", help="keep other rows of an existing report")
+    args, extra = parser.parse_known_args(argv)
+    rows: list[dict[str, Any]] = []
+    if args.merge and (args.out / "dqn_benchmark.json").exists():
+        done = {(n, s) for n in args.only for s in args.seeds}
+        rows = [r for r in json.loads((args.out / "dqn_benchmark.json").read_text())["results"]
+                if (r["name"], r["seed"]) not in done]
+    meta = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
+    for seed in args.seeds:
+        for name in args.only:
+            row = run_one(name, seed, args.runs_dir, extra)
+            print(f"{name} seed {seed}: greedy {row['greedy_success']:.1%}, sampled {row['sampled_success']:.1%}, "
+                  f"{row['env_steps']:,} env steps, {row['env_steps_per_s']:,.0f} env steps/s, "
+                  f"{row['wall_time_s'] / 60:.1f} min", flush=True)
+            rows.append(row)
+            write_report(rows, args.out, meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Double DQN: its target, the Q acting head in checkpoints, learning on an easy setting,
+exact resume with the buffer saved, and bad configs refused before training."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import agents
+from agents.network import Q_SAMPLING_EPSILON
+from algorithms import registry
+from algorithms.common import TrainingRun
+from algorithms.dqn import DQNConfig, double_dqn_targets, margin_loss, train
+from algorithms.envs import make_vec_env
+from algorithms.evaluation import evaluate
+from tests.small_policy import small_policy
+
+EASY = {"size": 4, "image_size": 24, "radius": 1}
+
+
+def common(tmp_path, name: str, **changes) -> dict:
+    return {**dict(
+        env_id="Penguin-Bare-v0",
+        env_kwargs=EASY,
+        num_levels=1_000,
+        eval_every=0,
+        checkpoint_every=0,
+        eval_episodes=50,
+        final_eval_episodes=100,
+        seed=0,
+        device="cpu",
+        runs_dir=str(tmp_path),
+        run_name=name,
+        progress=False,
+        tensorboard=False,
+        policy=small_policy(),
+        num_envs=8,
+        buffer_size=10_000,
+        learning_starts=500,
+        batch_size=64,
+        log_every=1_000,
+    ), **changes}
+
+
+def test_double_dqn_target_is_the_target_networks_value_of_the_online_argmax() -> None:
+    online = torch.tensor([[1.0, 5.0, 2.0], [3.0, 0.0, 1.0]])
+    target = torch.tensor([[10.0, 20.0, 30.0], [7.0, 8.0, 9.0]])
+    returns, discounts = torch.tensor([1.0, 0.5]), torch.tensor([0.9, 0.0])
+    y = double_dqn_targets(online, target, returns, discounts)
+    # Online argmax: actions 1 and 0; their target values 20 and 7; the second is terminal.
+    assert torch.allclose(y, torch.tensor([1.0 + 0.9 * 20.0, 0.5]))
+    # Vanilla DQN (the target network's own max) would give 1 + 0.9 * 30.
+    assert not torch.isclose(y[0], torch.tensor(1.0 + 0.9 * 30.0))
+
+
+def test_margin_loss_is_zero_once_optimal_actions_lead_by_the_margin() -> None:
+    optimal = torch.tensor([[True, False, True], [False, False, False]])
+    assert margin_loss(torch.tensor([[1.0, 0.1, 0.5], [0.0, 0.0, 0.0]]), optimal, 0.8).item() == pytest.approx(0.0)
+    # Non-optimal action 1 is 0.2 below the best optimal one: 0.8 - 0.2 = 0.6 short.
+    assert margin_loss(torch.tensor([[1.0, 0.8, 0.5], [9.0, 0.0, 0.0]]), optimal, 0.8).item() == pytest.approx(0.6)
+    assert margin_loss(torch.zeros(1, 3), torch.zeros(1, 3, dtype=torch.bool), 0.8) is None
+
+
+def make_policy() -> agents.MultimodalPolicy:
+    envs = make_vec_env("Penguin-Bare-v0", 1, EASY)
+    policy = agents.MultimodalPolicy(envs.single_observation_space, envs.single_action_space, small_policy())
+    envs.close()
+    return policy
+
+
+def test_q_acting_head_acts_with_argmax_q_and_epsilon_greedy_sampling(tmp_path) -> None:
+    torch.manual_seed(0)
+    policy = make_policy()
+    envs = make_vec_env("Penguin-Bare-v0", 64, EASY)
+    obs, _ = envs.reset(seed=0)
+    with torch.no_grad():
+        out = policy(obs, heads=("q", "logits"))
+    assert np.array_equal(policy.act(obs), out["logits"].argmax(1).numpy())
+    policy.acting_head = "q"
+    greedy = out["q"].argmax(1).numpy()
+    assert np.array_equal(policy.act(obs), greedy)
+    # Sampled: epsilon-greedy, about Q_SAMPLING_EPSILON * 4/5 of actions differ from the argmax.
+    batch = {k: np.repeat(v, 50, axis=0) for k, v in obs.items()}
+    sampled = policy.act(batch, deterministic=False, generator=torch.Generator().manual_seed(0))
+    differ = float(np.mean(sampled != np.repeat(greedy, 50)))
+    assert 0.5 * Q_SAMPLING_EPSILON * 0.8 < differ < 1.5 * Q_SAMPLING_EPSILON * 0.8
+    with pytest.raises(ValueError, match="acting_head must be one of"):
+        policy.acting_head = "value"
+
+    agents.save(policy, tmp_path / "q.pt", trainer="dqn")
+    loaded = agents.load(tmp_path / "q.pt")
+    assert loaded.acting_head == "q" and np.array_equal(loaded.act(obs), greedy)
+    other = make_policy()
+    agents.load_into(other, tmp_path / "q.pt")
+    assert other.acting_head == "q"
+    # A checkpoint written before the field existed acts through the logits head.
+    data = torch.load(tmp_path / "q.pt", weights_only=True)
+    del data["acting_head"]
+    torch.save(data, tmp_path / "old.pt")
+    assert agents.load(tmp_path / "old.pt").acting_head == "logits"
+
+
+def test_runs_warm_started_from_another_trainers_checkpoint_act_through_their_own_head(tmp_path) -> None:
+    policy = make_policy()
+    policy.acting_head = "q"
+    agents.save(policy, tmp_path / "dqn.pt", trainer="dqn")
+    ppo = registry.make_config("ppo", **{k: v for k, v in common(tmp_path, "ppo").items()
+                                         if k not in ("num_envs", "buffer_size", "learning_starts",
+                                                      "batch_size", "log_every")},
+                               init_from=str(tmp_path / "dqn.pt"))
+    assert TrainingRun(ppo, "ppo").policy.acting_head == "logits"
+    policy.acting_head = "logits"
+    agents.save(policy, tmp_path / "bc.pt", trainer="bc")
+    dqn = DQNConfig(**common(tmp_path, "dqn"), init_from=str(tmp_path / "bc.pt"))
+    assert TrainingRun(dqn, "dqn", acting_head="q").policy.acting_head == "q"
+
+
+def random_success(cfg) -> float:
+    rng = np.random.default_rng(0)
+    result = evaluate(lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.heldout(100), 100)
+    return result.success_rate
+
+
+def test_dqn_beats_random_on_bare_radius_one_and_trains_only_encoder_and_q_head(tmp_path) -> None:
+    start = make_policy()
+    agents.save(start, tmp_path / "start.pt", trainer="bc")
+    cfg = DQNConfig(**common(tmp_path, "dqn"), init_from=str(tmp_path / "start.pt"), total_env_steps=20_000,
+                    target_update_interval=250, exploration_fraction=0.3, learning_rate=1e-3, warmup_steps=100,
+                    gamma=0.9, prioritized=False)
+    result = registry.train(cfg)
+    assert not result.interrupted and result.env_steps >= 20_000
+    # Greedy (the strict measure: one wrong action repeats until the time limit) beats random
+    # play clearly; a Q function that learned nothing loops and does worse than random.
+    assert result.final_eval.success_rate > random_success(cfg) + 0.1, result.summary()
+    # The greedy policy acts through the Q head, and the final checkpoint says so.
+    final = agents.load(result.run_dir / "checkpoints" / "final.pt")
+    assert final.acting_head == "q"
+    assert evaluate(final, cfg.env_id, cfg.heldout(100), 100, seed=0).success_rate == result.final_eval.success_rate
+    before, after = start.state_dict(), result.policy.state_dict()
+    for name in before:
+        same = torch.equal(before[name], after[name].cpu())
+        assert same == (name.startswith(("policy_head", "value_head"))), name
+    for key in ("rollout/exploration_rate", "train/loss", "train/learning_rate", "train/n_updates",
+                "rollout/ep_rew_mean", "rollout/success_rate", "time/fps", "train/q_mean"):
+        assert key in result.history, key
+    eps = [v for _, v in result.history["rollout/exploration_rate"]]
+    assert eps[0] > eps[-1] == pytest.approx(cfg.exploration_final_eps)
+
+
+def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
+    base = common(tmp_path, "whole", total_env_steps=1_600, learning_starts=200, final_eval_episodes=4,
+                  save_buffer=True, target_update_interval=20, n_step=3, bc_coef=0.5, prioritized=True)
+    whole = train(DQNConfig(**base))
+
+    def ctrl_c_at_90(iteration: int) -> None:
+        if iteration == 90:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    split = {**base, "run_name": "split"}
+    first = train(DQNConfig(**split), ctrl_c_at_90)
+    assert first.interrupted and first.final_eval is None and 0 < first.steps < whole.steps
+    resumed = train(DQNConfig(**split, resume=True))
+    assert resumed.steps == whole.steps and resumed.env_steps == whole.env_steps
+    for (name, a), b in zip(whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"buffer_size": 64, "batch_size": 128}, "buffer_size .* must be >= batch_size"),
+        ({"n_step": 0}, "n_step must be >= 1"),
+        ({"exploration_final_eps": 1.5}, r"exploration_final_eps must be in \[0, 1\]"),
+        ({"exploration_initial_eps": -0.1}, r"exploration_initial_eps must be in \[0, 1\]"),
+        ({"tau": 0.0}, r"tau must be in \(0, 1\]"),
+        ({"learning_starts": 10**9}, "learning_starts .* must be <= buffer_size"),
+        ({"total_env_steps": 0}, "total_env_steps must be >= 1"),
+    ],
+)
+def test_bad_configs_fail_before_any_folder_exists(tmp_path, fields, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        registry.make_config("dqn", runs_dir=str(tmp_path / "runs"), **fields)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_checkpoint_for_other_spaces_is_refused_before_any_folder_exists(tmp_path) -> None:
+    agents.save(make_policy(), tmp_path / "small.pt", trainer="bc")  # 24x24 images
+    with pytest.raises(ValueError, match="(?s)other spaces.*image.shape: checkpoint has"):
+        DQNConfig(init_from=str(tmp_path / "small.pt"), runs_dir=str(tmp_path / "runs"))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_replay_ratio_and_epsilon_schedule() -> None:
+    cfg = DQNConfig(num_envs=16, batch_size=128, train_freq=2, gradient_steps=1, exploration_fraction=0.5,
+                    exploration_initial_eps=1.0, exploration_final_eps=0.1)
+    assert cfg.replay_ratio == 4.0
+    assert cfg.epsilon(0.0) == 1.0 and cfg.epsilon(0.25) == pytest.approx(0.55) and cfg.epsilon(0.9) == pytest.approx(0.1)
