@@ -37,6 +37,10 @@ def test_same_as_dummy_vec_env(env_id: str) -> None:
         assert reward.dtype == w_reward.dtype
         np.testing.assert_array_equal(done, w_done)
         for i, (got, exp) in enumerate(zip(infos, w_infos, strict=True)):
+            # One key more than DummyVecEnv: SB3's is_success at episode ends (its loggers read it).
+            got = dict(got)
+            if done[i]:
+                assert got.pop("is_success") == got["success"], (t, i)
             assert set(got) == set(exp), (t, i)
             for key in got:
                 if key == "terminal_observation":
