@@ -295,12 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the env and window options of :func:`build_parser` to ``p`` (``penguin play`` adds its own)."""
+def add_arguments(p: argparse.ArgumentParser, env_default: str | None = "Penguin-Lang-v0") -> None:
+    """Add the env and window options of :func:`build_parser` to ``p`` (``penguin play`` adds its
+    own). ``env_default=None`` leaves the choice of env to the caller (Penguin-Lang-v0 if it has
+    none)."""
+    shown = env_default or "the agent's env with --agent, else Penguin-Lang-v0"
     p.add_argument(
         "--env",
-        default="Penguin-Lang-v0",
-        help=f"env id, one of {list(penguin_env.ENV_IDS)} (default: %(default)s)",
+        default=env_default,
+        help=f"env id, one of {list(penguin_env.ENV_IDS)} (default: {shown})",
     )
     p.add_argument(
         "--seed", type=int, default=None, help="seed of the first reset (default: random)"

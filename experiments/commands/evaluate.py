@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Evaluate a checkpoint on held-out levels (one episode per level, levels the run "
             "never trained on) with unseen instruction phrasings. Prints the success rate with "
-            "its 95%% confidence interval (Wilson score interval), SPL, mean return and mean "
+            "its 95% confidence interval (Wilson score interval), SPL, mean return and mean "
             "episode length."
         ),
     )

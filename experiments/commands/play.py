@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         "backward, SPACE stop, r restart, n next level, Esc quit), or with --agent watch a "
         "trained policy play (SPACE pause/resume, s one step).",
     )
-    add_arguments(p)
-    p.set_defaults(env=None)  # with --agent the checkpoint's env is the default
+    # No fixed default env: with --agent the checkpoint's env is the default.
+    add_arguments(p, env_default=None)
     p.add_argument("--agent", metavar="CKPT", help="a policy checkpoint to watch play (its env is the default --env)")
     p.add_argument("--sample", action="store_true", help="the agent samples its actions (default: greedy)")
     p.add_argument("--speed", type=float, default=4.0, help="agent steps per second (default: %(default)s; 0: one per frame)")
