@@ -17,33 +17,19 @@ from algorithms.common import TrainingRun
 from algorithms.dqn import DQNConfig, double_dqn_targets, margin_loss, train
 from algorithms.envs import make_vec_env
 from algorithms.evaluation import evaluate
-from tests.small_policy import small_policy
-
-EASY = {"size": 4, "image_size": 24, "radius": 1}
+from tests.small_policy import EASY_ENV, small_policy, tiny_run
 
 
 def common(tmp_path, name: str, **changes) -> dict:
-    return {**dict(
-        env_id="Penguin-Bare-v0",
-        env_kwargs=EASY,
-        num_levels=1_000,
-        eval_every=0,
-        checkpoint_every=0,
-        eval_episodes=50,
-        final_eval_episodes=100,
-        seed=0,
-        device="cpu",
-        runs_dir=str(tmp_path),
-        run_name=name,
-        progress=False,
-        tensorboard=False,
-        policy=small_policy(),
-        num_envs=8,
-        buffer_size=10_000,
-        learning_starts=500,
-        batch_size=64,
-        log_every=1_000,
-    ), **changes}
+    """A small DQN run (the shared tiny run plus a small buffer and early learning)."""
+    return tiny_run(tmp_path, name, **{
+        "num_envs": 8,
+        "buffer_size": 10_000,
+        "learning_starts": 500,
+        "batch_size": 64,
+        "log_every": 1_000,
+        **changes,
+    })
 
 
 def test_double_dqn_target_is_the_target_networks_value_of_the_online_argmax() -> None:
@@ -66,7 +52,7 @@ def test_margin_loss_is_zero_once_optimal_actions_lead_by_the_margin() -> None:
 
 
 def make_policy() -> agents.MultimodalPolicy:
-    envs = make_vec_env("Penguin-Bare-v0", 1, EASY)
+    envs = make_vec_env("Penguin-Bare-v0", 1, EASY_ENV)
     policy = agents.MultimodalPolicy(envs.single_observation_space, envs.single_action_space, small_policy())
     envs.close()
     return policy
@@ -75,7 +61,7 @@ def make_policy() -> agents.MultimodalPolicy:
 def test_q_acting_head_acts_with_argmax_q_and_epsilon_greedy_sampling(tmp_path) -> None:
     torch.manual_seed(0)
     policy = make_policy()
-    envs = make_vec_env("Penguin-Bare-v0", 64, EASY)
+    envs = make_vec_env("Penguin-Bare-v0", 64, EASY_ENV)
     obs, _ = envs.reset(seed=0)
     with torch.no_grad():
         out = policy(obs, heads=("q", "logits"))

@@ -14,28 +14,7 @@ from algorithms import registry
 from algorithms.evaluation import evaluate
 from algorithms.grpo import GRPOConfig, grpo_loss, k3_kl
 from algorithms.ppo import PPOConfig
-from tests.small_policy import small_policy
-
-EASY = {"size": 4, "image_size": 24, "radius": 1}
-
-
-def common(tmp_path, name: str) -> dict:
-    return dict(
-        env_id="Penguin-Bare-v0",
-        env_kwargs=EASY,
-        num_levels=1_000,
-        eval_every=0,
-        checkpoint_every=0,
-        eval_episodes=50,
-        final_eval_episodes=100,
-        seed=0,
-        device="cpu",
-        runs_dir=str(tmp_path),
-        run_name=name,
-        progress=False,
-        tensorboard=False,
-        policy=small_policy(),
-    )
+from tests.small_policy import tiny_run as common
 
 
 def random_success(cfg) -> float:

@@ -19,26 +19,7 @@ from algorithms.sb3_baselines import (
     copy_to_sb3,
 )
 from penguin_env.sb3 import PenguinSB3VecEnv
-from tests.small_policy import small_policy
-
-EASY = {"size": 4, "image_size": 24, "radius": 1}
-
-
-def common(tmp_path, name: str) -> dict:
-    return dict(
-        env_id="Penguin-Bare-v0",
-        env_kwargs=EASY,
-        num_levels=1_000,
-        eval_episodes=50,
-        final_eval_episodes=100,
-        seed=0,
-        device="cpu",
-        runs_dir=str(tmp_path),
-        run_name=name,
-        progress=False,
-        tensorboard=False,
-        policy=small_policy(),
-    )
+from tests.small_policy import EASY_ENV, tiny_run
 
 
 def random_success(cfg) -> float:
@@ -56,7 +37,7 @@ class _Session:
 
 @pytest.mark.parametrize("config_class", [SB3PPOConfig, SB3DQNConfig])
 def test_sb3_network_computes_exactly_our_heads_after_copying_weights(tmp_path, config_class) -> None:
-    cfg = config_class(**common(tmp_path, "map"), num_envs=4)
+    cfg = config_class(**tiny_run(tmp_path, "map", num_envs=4))
     venv = PenguinSB3VecEnv(cfg.env_id, 4, **cfg.train_env_kwargs())
     policy = agents.MultimodalPolicy(
         venv.venv.single_observation_space, venv.venv.single_action_space, cfg.policy
@@ -90,7 +71,7 @@ def test_sb3_network_computes_exactly_our_heads_after_copying_weights(tmp_path, 
 
 
 def test_sb3_vec_env_reports_is_success_at_episode_end() -> None:
-    venv = PenguinSB3VecEnv("Penguin-Bare-v0", 8, **EASY)
+    venv = PenguinSB3VecEnv("Penguin-Bare-v0", 8, **EASY_ENV)
     venv.seed(0)
     venv.reset()
     ends = []
@@ -102,8 +83,8 @@ def test_sb3_vec_env_reports_is_success_at_episode_end() -> None:
 
 
 def test_sb3_ppo_run_learns_and_saves_a_penguin_checkpoint(tmp_path) -> None:
-    cfg = SB3PPOConfig(**common(tmp_path, "sb3ppo"), total_env_steps=12_288, num_envs=16, n_steps=32,
-                       batch_size=128, eval_every=6_000)
+    cfg = SB3PPOConfig(**tiny_run(tmp_path, "sb3ppo", total_env_steps=12_288, num_envs=16, n_steps=32,
+                                  batch_size=128, eval_every=6_000))
     result = registry.train(cfg)
     assert result.algo == "sb3-ppo" and not result.interrupted
     assert result.env_steps >= 12_288
@@ -118,8 +99,8 @@ def test_sb3_ppo_run_learns_and_saves_a_penguin_checkpoint(tmp_path) -> None:
 
 
 def test_sb3_dqn_run_evaluates_greedy_on_q_values(tmp_path) -> None:
-    cfg = SB3DQNConfig(**common(tmp_path, "sb3dqn"), total_env_steps=3_000, num_envs=8,
-                       buffer_size=2_000, learning_starts=500, batch_size=32)
+    cfg = SB3DQNConfig(**tiny_run(tmp_path, "sb3dqn", total_env_steps=3_000, num_envs=8,
+                                  buffer_size=2_000, learning_starts=500, batch_size=32))
     result = registry.train(cfg)
     assert result.algo == "sb3-dqn" and result.env_steps >= 3_000
     assert 0.0 <= result.final_eval.success_rate <= 1.0
