@@ -195,7 +195,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Held-out levels (ids from {report['heldout_start_level']:,}, unseen test phrasings): "
         f"{report['final_eval_episodes']} per final evaluation, {report['eval_episodes']} per "
-        "evaluation during training. Success, SPL and return are the interquartile mean (IQM) over "
+        f"evaluation during training ({next(iter(report['algorithms']), 'every algorithm')}'s "
+        "settings; the lines below name any algorithm whose differ). Success, SPL and return are the interquartile mean (IQM) over "
         "seeds; the intervals are 95% stratified-bootstrap confidence intervals "
         f"(`rliable`, {report['bootstrap_reps']} resamples)"
         + (" — with one seed there is no interval (n/a)." if seeds < 2 else ".")
