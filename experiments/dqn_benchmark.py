@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.dqn import ENV_PRESETS, DQNConfig
-from experiments.rl_benchmark import first_reaching
+from experiments.rl_benchmark import first_reaching, plot_curves
 from experiments.timed_run import run_timed
 
 BARE_MINUTES, GOLD_MINUTES = 20.0, 30.0
@@ -135,27 +135,7 @@ def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, str]) ->
         )
     lines += ["", "![learning curves](dqn_benchmark.png)"]
     (out / "dqn_benchmark.md").write_text("\n".join(lines) + "\n")
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for r in rows:
-        label = f"{r['name']} s{r['seed']}"
-        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
-        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
-    axes[0].set_xlabel("env steps")
-    axes[1].set_xlabel("wall time (minutes)")
-    for ax in axes:
-        ax.set_ylabel("held-out greedy success")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "dqn_benchmark.png", dpi=120)
-    plt.close(fig)
+    plot_curves(rows, out / "dqn_benchmark.png")
 
 
 def machine() -> str:

@@ -59,6 +59,30 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
     }
 
 
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Greedy held-out success vs env steps and vs wall time, one line per run (``rows[i]["curve"]``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for r in rows:
+        label = f"{r['name']} s{r['seed']}"
+        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+    axes[0].set_xlabel("env steps")
+    axes[1].set_xlabel("wall time (minutes)")
+    for ax in axes:
+        ax.set_ylabel("held-out greedy success")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_report(rows: list[dict], out: Path, meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "rl_benchmark.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
@@ -79,27 +103,7 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
         )
     lines += ["", "![learning curves](rl_benchmark.png)"]
     (out / "rl_benchmark.md").write_text("\n".join(lines) + "\n")
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for r in rows:
-        label = f"{r['name']} s{r['seed']}"
-        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
-        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
-    axes[0].set_xlabel("env steps")
-    axes[1].set_xlabel("wall time (minutes)")
-    for ax in axes:
-        ax.set_ylabel("held-out greedy success")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "rl_benchmark.png", dpi=120)
-    plt.close(fig)
+    plot_curves(rows, out / "rl_benchmark.png")
 
 
 def main(argv: list[str] | None = None) -> None:
