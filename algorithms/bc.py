@@ -473,7 +473,6 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     progress = Progress(
         cfg.total_steps, initial=step, enabled=cfg.progress, desc=f"bc {cfg.env_id}"
     )
-    interrupted = False
     tick, tick_step = time.perf_counter(), step
     policy.train()
     with GracefulInterrupt() as stop:
@@ -550,17 +549,12 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
             progress.update(
                 1, loss=loss.item(), acc=diagnostics["train/accuracy"], success=session.last_success
             )
-            if callback is not None:
-                callback(step)
-            if stop.requested:
-                interrupted = True
-                break
-            if session.out_of_time():
+            if session.loop_should_end(step, callback, stop):
                 break
     progress.close()
 
     env_steps = (cfg.data_steps if cfg.dataset is None else 0) + rounds_done * cfg.dagger_steps
-    return session.finish(step, env_steps, interrupted, resume_state, step, {"data_steps": len(data)})
+    return session.finish(step, env_steps, resume_state, step, {"data_steps": len(data)})
 
 
 #: The name this trainer had before every trainer shared one interface.

@@ -27,6 +27,7 @@ from agents import MultimodalPolicy, PolicyConfig
 from algorithms.device import select_device
 from algorithms.envs import HELDOUT_START_LEVEL, HeldOut, check_disjoint, make_vec_env
 from algorithms.evaluation import EvalResult, evaluate
+from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import Logger
 from algorithms.run_dir import RunDir
 from algorithms.seeding import rng_state, seed_everything, set_rng_state
@@ -285,6 +286,8 @@ class TrainingRun:
         self.last_success: float | None = self.curve[-1]["success_rate"] if self.curve else None
         # Wall time of the run before a resume, so eval.csv's wall-time column continues.
         self.time_before = self.curve[-1]["wall_time"] if cfg.resume and self.curve else 0.0
+        #: Set when Ctrl-C (or SIGTERM) ended the loop: the run can be resumed.
+        self.interrupted = False
 
     # -- time ---------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -294,6 +297,17 @@ class TrainingRun:
     def out_of_time(self) -> bool:
         """True once ``time_limit`` minutes have passed."""
         return self.cfg.time_limit > 0 and self.elapsed() >= 60 * self.cfg.time_limit
+
+    def loop_should_end(self, iteration: int, callback: Callback | None, stop: GracefulInterrupt) -> bool:
+        """The tail of every trainer's iteration: run the user's ``callback(iteration)``, then say
+        whether the loop ends here, on Ctrl-C (which sets :attr:`interrupted`: :meth:`finish`
+        then saves the resume checkpoint only) or once ``time_limit`` minutes have passed."""
+        if callback is not None:
+            callback(iteration)
+        if stop.requested:
+            self.interrupted = True
+            return True
+        return self.out_of_time()
 
     # -- checkpoints ----------------------------------------------------------------------------
     def write_config(self, **more: Any) -> None:
@@ -366,7 +380,6 @@ class TrainingRun:
         self,
         steps: int,
         env_steps: int,
-        interrupted: bool,
         resume: Callable[[], dict[str, Any]],
         at: int,
         row_extra: dict[str, float] | None = None,
@@ -376,11 +389,11 @@ class TrainingRun:
         and ``final.pt``; returns the :class:`TrainResult`."""
         self.save(self.run.last_checkpoint, resume(), env_steps=env_steps)
         final = None
-        if not interrupted:
+        if not self.interrupted:
             final = self.evaluate(at, self.cfg.final_eval_episodes, resume, **(row_extra or {}))
             self.logger.dump(at)
             self.save(self.run.checkpoints / "final.pt", resume(), env_steps=env_steps)
-        return self.result(steps, env_steps, final, interrupted)
+        return self.result(steps, env_steps, final, self.interrupted)
 
     def result(
         self,

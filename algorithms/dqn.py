@@ -370,7 +370,6 @@ def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
         }
 
     progress = Progress(cfg.total_env_steps, initial=env_steps, enabled=cfg.progress, desc=f"dqn {cfg.env_id}")
-    interrupted = False
     eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
     log_due = Every(cfg.log_every, env_steps)
     losses: list[torch.Tensor] = []
@@ -502,13 +501,8 @@ def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
             if checkpoint_due.due(env_steps):
                 session.save(session.run.last_checkpoint, resume_state(), env_steps=env_steps)
             progress.update(N)
-            if callback is not None:
-                callback(iteration)
-            if stop.requested:
-                interrupted = True
-                break
-            if session.out_of_time():
+            if session.loop_should_end(iteration, callback, stop):
                 break
     progress.close()
     envs.close()
-    return session.finish(n_updates, env_steps, interrupted, resume_state, env_steps, {"env_steps": env_steps})
+    return session.finish(n_updates, env_steps, resume_state, env_steps, {"env_steps": env_steps})

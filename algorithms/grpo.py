@@ -183,7 +183,6 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
 
     level_span = cfg.num_levels if cfg.num_levels > 0 else 2**31 - 1 - cfg.start_level
     progress = Progress(cfg.total_env_steps, initial=env_steps, enabled=cfg.progress, desc=f"grpo {cfg.env_id}")
-    interrupted = False
     eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
     with GracefulInterrupt() as stop:
         while env_steps < cfg.total_env_steps:
@@ -340,13 +339,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             if checkpoint_due.due(env_steps):
                 session.save(session.run.last_checkpoint, resume_state(), env_steps=env_steps)
             progress.update(played, success=episode_stats["rollout/success_rate"], eval=session.last_success)
-            if callback is not None:
-                callback(iteration)
-            if stop.requested:
-                interrupted = True
-                break
-            if session.out_of_time():
+            if session.loop_should_end(iteration, callback, stop):
                 break
     progress.close()
     envs.close()
-    return session.finish(iteration, env_steps, interrupted, resume_state, env_steps, {"env_steps": env_steps})
+    return session.finish(iteration, env_steps, resume_state, env_steps, {"env_steps": env_steps})

@@ -156,7 +156,6 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     labels = np.zeros((T, N, 5), dtype=bool)
 
     progress = Progress(num_updates, initial=update, enabled=cfg.progress, desc=f"ppo {cfg.env_id}")
-    interrupted = False
     eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
     with GracefulInterrupt() as stop:
         while update < num_updates:
@@ -304,13 +303,8 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             scalars = stats.scalars()
             progress.update(1, success=scalars.get("rollout/success_rate"), ret=scalars.get("rollout/ep_rew_mean"),
                             eval=session.last_success)
-            if callback is not None:
-                callback(update)
-            if stop.requested:
-                interrupted = True
-                break
-            if session.out_of_time():
+            if session.loop_should_end(update, callback, stop):
                 break
     progress.close()
     envs.close()
-    return session.finish(update, env_steps, interrupted, resume_state, env_steps, {"env_steps": env_steps})
+    return session.finish(update, env_steps, resume_state, env_steps, {"env_steps": env_steps})

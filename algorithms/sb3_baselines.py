@@ -241,13 +241,14 @@ def _train(cfg: SB3Config, algo: str, callback: Callback | None) -> TrainResult:
     session.write_config()
     progress = Progress(cfg.total_env_steps, enabled=cfg.progress, desc=f"{algo} {cfg.env_id}")
     eval_due = Every(cfg.eval_every, 0)
-    state = {"interrupted": False, "calls": 0}
 
     def resume_state() -> dict[str, Any]:
         return {"env_steps": int(model.num_timesteps), "rng": session.rng_state()}
 
     class Bridge(BaseCallback):
         """Progress, periodic held-out evaluation, time limit and Ctrl-C inside SB3's loop."""
+
+        calls = 0  # rollout steps (of every game at once) so far
 
         def _on_step(self) -> bool:
             steps = int(self.model.num_timesteps)
@@ -257,22 +258,18 @@ def _train(cfg: SB3Config, algo: str, callback: Callback | None) -> TrainResult:
             if eval_due.due(steps) and steps < cfg.total_env_steps:
                 copy_from_sb3(self.model, session.policy)
                 session.evaluate(steps, cfg.eval_episodes, resume_state, env_steps=steps)
-            state["calls"] += 1
-            if callback is not None:
-                callback(state["calls"])
-            if stop.requested:
-                state["interrupted"] = True
-                return False
-            return not session.out_of_time()
+            self.calls += 1
+            return not session.loop_should_end(self.calls, callback, stop)
 
     with GracefulInterrupt() as stop:
-        model.learn(cfg.total_env_steps, callback=Bridge(), progress_bar=False)
+        bridge = Bridge()
+        model.learn(cfg.total_env_steps, callback=bridge, progress_bar=False)
     progress.close()
     copy_from_sb3(model, session.policy)
     _save_model(model, session)
     venv.close()
     steps = int(model.num_timesteps)
-    return session.finish(state["calls"], steps, state["interrupted"], resume_state, steps, {"env_steps": steps})
+    return session.finish(bridge.calls, steps, resume_state, steps, {"env_steps": steps})
 
 
 def _save_model(model: Any, session: TrainingRun) -> None:
