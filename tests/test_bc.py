@@ -13,14 +13,14 @@ from agents import PolicyConfig
 from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train_bc
 from algorithms.evaluation import evaluate
 from algorithms.logger import EpisodeStats
+from tests.small_policy import tiny_run
 
-SMALL = PolicyConfig(channels=16, text_dim=32, word_dim=16, hidden=64, out_channels=8, grid=6)
 TINY_ENV = {"size": 4, "image_size": 24, "radius": 2}
 
 
 def tiny(tmp_path, name: str, **overrides) -> BCConfig:
-    base = dict(
-        env_id="Penguin-Bare-v0",
+    """A seeded BC run that takes seconds: the shared tiny-run fields plus BC's own."""
+    bc_fields = dict(
         env_kwargs=TINY_ENV,
         num_levels=500,
         data_steps=2_000,
@@ -31,19 +31,8 @@ def tiny(tmp_path, name: str, **overrides) -> BCConfig:
         batch_size=64,
         warmup_steps=20,
         learning_rate=3e-3,
-        eval_every=0,
-        eval_episodes=50,
-        final_eval_episodes=100,
-        checkpoint_every=0,
-        seed=0,
-        device="cpu",
-        runs_dir=str(tmp_path),
-        run_name=name,
-        progress=False,
-        tensorboard=False,
-        policy=SMALL,
     )
-    return BCConfig(**{**base, **overrides})
+    return BCConfig(**tiny_run(tmp_path, name, **{**bc_fields, **overrides}))
 
 
 def test_bc_loss_targets_every_optimal_action() -> None:
@@ -186,7 +175,6 @@ def test_canonical_targets_pick_the_first_optimal_action_in_priority_order() -> 
 
 
 def _dead_fractions(tmp_path, name: str, **changes) -> list[float]:
-    from agents import PolicyConfig
 
     cfg = BCConfig(
         env_id="Penguin-Gold-v0", data_steps=3_000, total_steps=100, dagger_rounds=0, log_every=10,
@@ -199,7 +187,6 @@ def _dead_fractions(tmp_path, name: str, **changes) -> list[float]:
 
 
 def test_trunk_units_stay_alive_through_the_first_hundred_steps(tmp_path) -> None:
-    from agents import PolicyConfig
 
     dead = _dead_fractions(tmp_path, "default")
     assert max(dead) < 0.5, dead
