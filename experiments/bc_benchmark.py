@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
 import platform
 import shutil
 import sys
 from pathlib import Path
 
+from experiments.machine import describe
 from experiments.timed_run import run_timed
 
 #: env id -> (greedy success target, minutes allowed or None)
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 if r["env_id"] not in args.envs]
     meta = {
         "date": _dt.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'cpu'})",
+        "machine": describe(),
         "python": platform.python_version(),
     }
     for env_id in args.envs:

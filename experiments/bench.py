@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 import penguin_env  # noqa: F401  (registers the ids)
+from experiments.machine import cpu_model, usable_cores
 from penguin_env.vector import PenguinVectorEnv
 
 RESULTS = Path("results")  #: default output directory, relative to the working directory
@@ -128,21 +129,12 @@ def _minigrid_env() -> gym.Env | None:
 
 def machine_info() -> dict[str, Any]:
     """Platform, CPU model, core count, load, library versions and the date."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "cores": usable_cores(),
         "load_average": [round(x, 2) for x in load] if load else None,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from agents import MultimodalPolicy, PolicyConfig
 from agents.config import PRESETS
 from algorithms.common import configure_torch
 from algorithms.envs import make_vec_env
+from experiments.machine import describe
 
 
 def best_rate(block: Callable[[], int], seconds: float, repeats: int) -> float:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     meta = {
         "date": _dt.date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {threads} torch threads",
+        "machine": f"{describe()}, {threads} torch threads",
         "torch": torch.__version__,
         "observations": "Penguin-Gold-v0, 64x64, size 8",
     }

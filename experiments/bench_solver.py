@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 import penguin_env
+from experiments.machine import describe
 from fake_traces import solver
 from penguin_env import levels
 from penguin_env.config import VARIANTS, make_config
@@ -119,7 +120,7 @@ def main() -> None:
     meta = {
         "states": args.states,
         "seed": args.seed,
-        "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}, "
+        "machine": f"{describe()}, python {platform.python_version()}, "
         f"numpy {np.__version__}, penguin_env {penguin_env.__version__}",
     }
     args.out.mkdir(parents=True, exist_ok=True)

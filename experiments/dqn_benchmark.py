@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from algorithms.dqn import ENV_PRESETS, DQNConfig
+from experiments.machine import describe
 from experiments.rl_benchmark import first_reaching, plot_curves
 from experiments.timed_run import run_timed
 
@@ -138,18 +137,6 @@ def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, str]) ->
     plot_curves(rows, out / "dqn_benchmark.png")
 
 
-def machine() -> str:
-    """``"x86_64, 2 cores (AMD EPYC ...)"``: the CPU model from ``/proc/cpuinfo`` where there is one."""
-    model = platform.processor() or "cpu"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{platform.machine()}, {os.cpu_count()} cores ({model})"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=["dqn-bare", "sb3-dqn-bare"], choices=list(RUNS))
@@ -163,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         done = {(n, s) for n in args.only for s in args.seeds}
         rows = [r for r in json.loads((args.out / "dqn_benchmark.json").read_text())["results"]
                 if (r["name"], r["seed"]) not in done]
-    meta = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
+    meta = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": describe()}
     for seed in args.seeds:
         for name in args.only:
             row = run_one(name, seed, args.runs_dir, extra)

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import shutil
 import sys
 from pathlib import Path
 
+from experiments.machine import describe
 from experiments.timed_run import run_timed
 
 #: name -> (algorithm, flags, target greedy success, minutes allowed)
@@ -119,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [r for r in json.loads((args.out / "rl_benchmark.json").read_text())["results"]
                 if (r["name"], r["seed"]) not in {(n, s) for n in args.only for s in args.seeds}]
     meta = {"date": _dt.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.processor() or 'cpu'})"}
+            "machine": describe()}
     for name in args.only:
         for seed in args.seeds:
             row = run_one(name, seed, args.runs_dir, extra)

@@ -12,13 +12,14 @@ The table is printed from the JSON's numbers, so the two never disagree.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from experiments.machine import cpu_model, usable_cores
 
 TARGET = 0.9
 """Greedy held-out success for the "to 90%" columns."""
@@ -28,16 +29,10 @@ BOOTSTRAP_REPS = 2000
 
 def machine() -> dict[str, Any]:
     """This machine, for the record."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
     return {
         "platform": platform.platform(),
-        "cpu": cpu or platform.machine(),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": cpu_model(),
+        "cores": usable_cores(),
         "python": platform.python_version(),
     }
 
