@@ -27,12 +27,7 @@ from experiments.errors import UsageError
 #: (algorithm, env id) -> config fields, for trainers without their own ``for_env``.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("ppo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000},
-    # GRPO: PPO's learning rate, and group episodes cut at 64 steps (an optimal path on Bare is
-    # at most ~15): a failing episode that wanders to the env's 256-step limit weighs no more
-    # than a short one but costs far more env steps and forward passes.
-    ("grpo", "Penguin-Bare-v0"): {
-        "curriculum": True, "total_env_steps": 5_000_000, "learning_rate": 1e-3, "max_episode_steps": 64,
-    },
+    ("grpo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000},
 }
 
 _UNITS = {"s": 1 / 60, "sec": 1 / 60, "m": 1.0, "min": 1.0, "h": 60.0}
