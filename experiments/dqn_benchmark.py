@@ -13,7 +13,6 @@ bytes per transition (ours) and the learning curve. Writes ``dqn_benchmark.json`
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import shutil
 import sys
@@ -21,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms.dqn import ENV_PRESETS, DQNConfig
-from experiments.machine import describe
-from experiments.rl_benchmark import first_reaching, plot_curves
+from experiments.rl_benchmark import first_reaching, kept_rows, measured_on, plot_curves
 from experiments.timed_run import run_timed
 
 BARE_MINUTES, GOLD_MINUTES = 20.0, 30.0
@@ -105,6 +103,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str,
         "target": target, "minutes_allowed": minutes,
         "met": None if target is None else bool(final["success_rate"] >= target and run.wall_time_s <= 60 * (minutes + 2)),
         "curve": curve,
+        **measured_on(),
     }
 
 
@@ -113,12 +112,12 @@ def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, str]) ->
     (out / "dqn_benchmark.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     lines = [
         "# Double DQN benchmark", "",
-        f"`python -m experiments.dqn_benchmark`; {meta['machine']}; {meta['date']}. 500 held-out levels, test "
-        "phrasings; from scratch (reward only, no checkpoint, no solver labels). Env steps/s include "
-        "the periodic evaluations.", "",
+        f"`python -m experiments.dqn_benchmark`; last run on {meta['machine']}, {meta['date']}; each row "
+        "names its own machine and date. 500 held-out levels, test phrasings; from scratch (reward only, "
+        "no checkpoint, no solver labels). Env steps/s include the periodic evaluations.", "",
         "| run | seed | greedy success (SPL) | sampled success | target | env steps | env steps/s | wall time "
-        "| to 90% (min) | bytes/transition | replay ratio | peak memory |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| to 90% (min) | bytes/transition | replay ratio | peak memory | machine, date |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         target = "n/a" if r["target"] is None else (
@@ -130,7 +129,7 @@ def write_report(rows: list[dict[str, Any]], out: Path, meta: dict[str, str]) ->
         lines.append(
             f"| {r['name']} | {r['seed']} | {r['greedy_success']:.1%} ({r['greedy_spl']:.3f}) | {r['sampled_success']:.1%} "
             f"| {target} | {r['env_steps']:,} | {r['env_steps_per_s']:,.0f} | {r['wall_time_s'] / 60:.1f} min "
-            f"| {to90} | {bpt} | {ratio} | {peak} |"
+            f"| {to90} | {bpt} | {ratio} | {peak} | {r['machine']}, {r['date']} |"
         )
     lines += ["", "![learning curves](dqn_benchmark.png)"]
     (out / "dqn_benchmark.md").write_text("\n".join(lines) + "\n")
@@ -145,12 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--merge", action="store_true", help="keep other rows of an existing report")
     args, extra = parser.parse_known_args(argv)
-    rows: list[dict[str, Any]] = []
-    if args.merge and (args.out / "dqn_benchmark.json").exists():
-        done = {(n, s) for n in args.only for s in args.seeds}
-        rows = [r for r in json.loads((args.out / "dqn_benchmark.json").read_text())["results"]
-                if (r["name"], r["seed"]) not in done]
-    meta = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": describe()}
+    redone = {(n, s) for n in args.only for s in args.seeds}
+    rows = kept_rows(args.out / "dqn_benchmark.json", redone) if args.merge else []
+    meta = measured_on()
     for seed in args.seeds:
         for name in args.only:
             row = run_one(name, seed, args.runs_dir, extra)

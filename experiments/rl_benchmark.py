@@ -31,6 +31,24 @@ RUNS: dict[str, tuple[str, list[str], float, float]] = {
 }
 
 
+def kept_rows(report: Path, redone: set[tuple[str, int]]) -> list[dict]:
+    """The rows of an earlier report (``--merge``) that this run does not redo, each with the
+    machine and date it was measured on (taken from the report's header where a row lacks them)."""
+    if not report.exists():
+        return []
+    saved = json.loads(report.read_text())
+    meta = saved.get("meta", {})
+    return [
+        {"machine": meta.get("machine", "unknown"), "date": meta.get("date", "unknown"), **r}
+        for r in saved["results"] if (r["name"], r["seed"]) not in redone
+    ]
+
+
+def measured_on() -> dict[str, str]:
+    """``{"machine": ..., "date": ...}`` of a run measured now (recorded in its row)."""
+    return {"machine": describe(), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
+
+
 def first_reaching(curve: list[dict], key: str, level: float) -> dict | None:
     return next((row for row in curve if row["success_rate"] >= level), None)
 
@@ -55,6 +73,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
         "target": target, "minutes_allowed": minutes,
         "met": final["success_rate"] >= target and wall <= 60 * (minutes + 2),
         "curve": curve,
+        **measured_on(),
     }
 
 
@@ -87,10 +106,11 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
     (out / "rl_benchmark.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     lines = [
         "# Reinforcement-learning benchmark", "",
-        f"`python -m experiments.rl_benchmark`; {meta['machine']}; {meta['date']}. 500 held-out levels, test "
-        "phrasings; from scratch (reward only, no checkpoint, no solver labels).", "",
-        "| run | seed | greedy success (SPL) | sampled success | target | env steps | wall time | to 90% (env steps / min) | peak memory |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        f"`python -m experiments.rl_benchmark`; last run on {meta['machine']}, {meta['date']}; each row names "
+        "its own machine and date. 500 held-out levels, test phrasings; from scratch (reward only, no "
+        "checkpoint, no solver labels).", "",
+        "| run | seed | greedy success (SPL) | sampled success | target | env steps | wall time | to 90% (env steps / min) | peak memory | machine, date |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         to90 = f"{r['env_steps_to_90']:,} / {r['minutes_to_90']:.1f}" if r["env_steps_to_90"] else "not reached"
@@ -98,7 +118,7 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
         lines.append(
             f"| {r['name']} | {r['seed']} | {r['greedy_success']:.1%} ({r['greedy_spl']:.3f}) | {r['sampled_success']:.1%} "
             f"| {r['target']:.0%} in {r['minutes_allowed']:.0f} min: {'met' if r['met'] else 'NOT met'} "
-            f"| {r['env_steps']:,} | {r['wall_time_s'] / 60:.1f} min | {to90} | {peak} |"
+            f"| {r['env_steps']:,} | {r['wall_time_s'] / 60:.1f} min | {to90} | {peak} | {r['machine']}, {r['date']} |"
         )
     lines += ["", "![learning curves](rl_benchmark.png)"]
     (out / "rl_benchmark.md").write_text("\n".join(lines) + "\n")
@@ -113,12 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--merge", action="store_true", help="keep other rows of an existing report")
     args, extra = parser.parse_known_args(argv)
-    rows: list[dict] = []
-    if args.merge and (args.out / "rl_benchmark.json").exists():
-        rows = [r for r in json.loads((args.out / "rl_benchmark.json").read_text())["results"]
-                if (r["name"], r["seed"]) not in {(n, s) for n in args.only for s in args.seeds}]
-    meta = {"date": _dt.date.today().isoformat(),
-            "machine": describe()}
+    redone = {(n, s) for n in args.only for s in args.seeds}
+    rows = kept_rows(args.out / "rl_benchmark.json", redone) if args.merge else []
+    meta = measured_on()
     for name in args.only:
         for seed in args.seeds:
             row = run_one(name, seed, args.runs_dir, extra)
