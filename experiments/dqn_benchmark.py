@@ -77,6 +77,16 @@ def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
 RUNS = run_table()
 
 
+def replay_ratio(config: dict[str, Any]) -> float | None:
+    """Samples trained per env step from a run's config (stable-baselines3's DQN config does not
+    record it): ``gradient_steps * batch_size / (train_freq * num_envs)``."""
+    fields = config.get("config", config)
+    try:
+        return fields["gradient_steps"] * fields["batch_size"] / (fields["train_freq"] * fields["num_envs"])
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
 def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str, Any]:
     algo, run_flags, target, minutes = RUNS[name]
     run_name = f"{name}-s{seed}"
@@ -99,7 +109,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str,
         "env_steps_to_90": int(reached["env_steps"]) if reached else None,
         "peak_rss_gb": run.peak_rss_gb,
         "bytes_per_transition": config.get("bytes_per_transition"),
-        "replay_ratio": config.get("replay_ratio"),
+        "replay_ratio": config.get("replay_ratio") or replay_ratio(config),
         "target": target, "minutes_allowed": minutes,
         "met": None if target is None else bool(final["success_rate"] >= target and run.wall_time_s <= 60 * (minutes + 2)),
         "curve": curve,
