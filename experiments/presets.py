@@ -28,6 +28,8 @@ from experiments.errors import UsageError
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("ppo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000},
     ("grpo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000},
+    # Learning-rate annealing planned over 10M env steps; a 30-minute run stops on time near 4M.
+    ("ppo", "Penguin-Gold-v0"): {"total_env_steps": 10_000_000},
 }
 
 _UNITS = {"s": 1 / 60, "sec": 1 / 60, "m": 1.0, "min": 1.0, "h": 60.0}

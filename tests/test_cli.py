@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import agents
 import penguin_env  # noqa: F401  (registers the ids)
 from algorithms import registry
-from experiments import video
+from experiments import rl_benchmark, video
 from experiments.cli import main
 from experiments.commands import train
 from experiments.commands.evaluate import wilson_interval
@@ -112,6 +113,16 @@ def test_presets_and_budgets() -> None:
     timed = train.resolve(["--algo", "bc", "--env", "Penguin-Gold-v0", "--budget", "90s"])
     assert timed.time_limit == pytest.approx(1.5)
     assert train.resolve(["--algo", "ppo", "--env", "Penguin-Gold-v0"]).curriculum is False
+
+
+def test_plain_command_reproduces_each_rl_benchmark_run() -> None:
+    """The README quotes ``penguin train --algo A --env E --budget Nm`` for the benchmark's figures."""
+    for name, (algo, flags, _target, minutes) in rl_benchmark.RUNS.items():
+        env = flags[flags.index("--env-id") + 1]
+        named = ["--run-name", name]  # else each gets a name stamped with the second it was made
+        plain = train.resolve(["--algo", algo, "--env", env, "--budget", f"{minutes:g}m", *named])
+        benchmarked = train.resolve(["--algo", algo, *flags, *named])
+        assert dataclasses.asdict(plain) == dataclasses.asdict(benchmarked), name
 
 
 def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
