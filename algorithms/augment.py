@@ -141,3 +141,39 @@ class SymmetryAugment:
             out = self.apply(image[rows], text[rows], mask[rows], bool(g // 4), g % 4)
             image[rows], text[rows], mask[rows] = out
         return image, text, mask
+
+
+def drop_words(
+    text: torch.Tensor,
+    rate: float,
+    rng: np.random.Generator,
+    protected: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Word dropout: instruction token ids with each word left out with probability ``rate``.
+
+    The kept words move to the front in their order and padding (id 0) fills the rest, so every
+    text encoder sees a shorter, well-formed instruction. Ids in ``protected`` (e.g. the corner
+    words, which no other word of an instruction repeats) are never dropped, and a row that
+    would lose every word is kept whole. Training on parts of the phrasings teaches the policy
+    that any part of an instruction carries its meaning, which is what the held-out test
+    phrasings (new combinations of training words) ask of it.
+
+    Args:
+        text: ``(B, L)`` token ids, padded with 0 at the end.
+        rate: probability of leaving out each word, in [0, 1).
+        rng: source of the random draws.
+        protected: ids that are always kept.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"word dropout rate must be in [0, 1), got {rate!r}")
+    real = text != 0
+    drop = torch.from_numpy(rng.random(tuple(text.shape)) < rate).to(text.device) & real
+    if protected is not None:
+        drop &= ~torch.isin(text, protected.to(text.device))
+    drop[(real & ~drop).sum(dim=1) == 0] = False
+    keep = real & ~drop
+    # A stable sort on "dropped" moves the kept words to the front without reordering them.
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+    out = text.gather(1, order)
+    out[~keep.gather(1, order)] = 0
+    return out

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, symmetry_problem
+from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, drop_words, symmetry_problem
 from algorithms.bc import BCConfig
 from fake_traces import solver
 from penguin_env.config import make_config
@@ -184,3 +184,42 @@ def test_bc_refuses_forced_augmentation_of_asymmetric_frames(tmp_path) -> None:
     with pytest.raises(ValueError, match="augment must be"):
         BCConfig(augment="yes", runs_dir=str(tmp_path), run_name="y")
     assert not any(tmp_path.iterdir())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 8), min_size=1, max_size=12),
+    rate=st.floats(0.0, 0.95),
+    seed=st.integers(0, 2**16),
+)
+def test_word_dropout_keeps_an_ordered_part_of_each_instruction(lengths, rate, seed) -> None:
+    rng = np.random.default_rng(seed)
+    text = torch.zeros((len(lengths), 10), dtype=torch.int64)
+    for row, n in enumerate(lengths):
+        text[row, :n] = torch.from_numpy(rng.integers(2, 40, n))
+    protected = torch.tensor([5, 6])
+    out = drop_words(text, rate, np.random.default_rng(seed + 1), protected)
+    assert out.shape == text.shape
+    for row, n in enumerate(lengths):
+        kept = out[row][out[row] != 0].tolist()
+        original = text[row, :n].tolist()
+        assert kept, "every row keeps at least one word"
+        assert (out[row, len(kept):] == 0).all(), "padding only after the kept words"
+        it = iter(original)
+        assert all(word in it for word in kept), "kept words are a subsequence, in order"
+        assert all(word in kept for word in original if word in (5, 6)), "protected words stay"
+
+
+def test_word_dropout_drops_at_its_rate_and_is_off_at_zero() -> None:
+    text = torch.from_numpy(np.random.default_rng(0).integers(7, 30, (4000, 6)))
+    assert torch.equal(drop_words(text, 0.0, np.random.default_rng(1)), text)
+    out = drop_words(text, 0.25, np.random.default_rng(1))
+    dropped = 1 - (out != 0).sum().item() / text.numel()
+    assert abs(dropped - 0.25) < 0.02
+    with pytest.raises(ValueError, match="word dropout"):
+        drop_words(text, 1.0, np.random.default_rng(1))
+
+
+def test_bc_word_dropout_is_validated_when_the_config_is_built() -> None:
+    with pytest.raises(ValueError, match="word_dropout"):
+        BCConfig(word_dropout=1.5)

@@ -6,6 +6,7 @@ import os
 import signal
 
 import numpy as np
+import pytest
 import torch
 
 import agents
@@ -97,9 +98,11 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     assert sampled.success_rate == result.final_eval_sampled.success_rate
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path) -> None:
+@pytest.mark.parametrize("word_dropout", [0.0, 0.5])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, word_dropout) -> None:
     budget = dict(
-        total_steps=12, data_steps=300, dagger_steps=100, final_eval_episodes=4, batch_size=16
+        total_steps=12, data_steps=300, dagger_steps=100, final_eval_episodes=4, batch_size=16,
+        word_dropout=word_dropout,
     )
     whole = train_bc(tiny(tmp_path, "whole", **budget))
 
@@ -217,3 +220,12 @@ def test_collect_memory_grows_by_one_row_per_step(tmp_path) -> None:
     per_step = (large - small) / 6_000
     # The solver's per-level cache also grows a little with the levels played.
     assert 0.9 * row <= per_step < 1.5 * row, (per_step, row)
+
+
+def test_word_dropout_changes_the_instructions_trained_on(tmp_path) -> None:
+    budget = dict(total_steps=6, data_steps=300, dagger_rounds=0, final_eval_episodes=2, batch_size=16)
+    plain = train_bc(tiny(tmp_path, "plain", **budget)).policy.state_dict()
+    dropped = train_bc(tiny(tmp_path, "dropped", word_dropout=0.5, **budget)).policy.state_dict()
+    text_weights = [name for name in plain if "text_encoder" in name]
+    assert text_weights
+    assert any(not torch.equal(plain[name], dropped[name]) for name in text_weights)
