@@ -140,3 +140,17 @@ def test_grpo_loss_with_episode_weights_gives_each_episode_one_vote() -> None:
     weights = torch.tensor([1.0, 1 / 3, 1 / 3, 1 / 3])
     per_episode, _ = grpo_loss(logp, logp, adv, 0.2, weights)
     assert per_episode.item() == pytest.approx(0.0, abs=1e-6)  # (-1 + 1) / 2 episodes
+
+
+def test_value_warmup_trains_the_value_head_and_nothing_else(tmp_path) -> None:
+    from algorithms.common import TrainingRun
+
+    fields = {**common(tmp_path, "warmup"), "total_env_steps": 2 * 8 * 32, "num_envs": 8, "num_steps": 32,
+              "final_eval_episodes": 2}
+    start = TrainingRun(PPOConfig(**{**fields, "run_name": "start"}), "ppo").policy.state_dict()
+    warmed = registry.train(PPOConfig(**fields, value_warmup=2)).policy.state_dict()
+    moved = {name for name in start if not torch.equal(start[name].cpu(), warmed[name].cpu())}
+    assert moved == {"value_head.weight", "value_head.bias"}
+    # After the warm-up the whole network trains.
+    later = registry.train(PPOConfig(**{**fields, "run_name": "later"}, value_warmup=1)).policy.state_dict()
+    assert not torch.equal(start["policy_head.weight"].cpu(), later["policy_head.weight"].cpu())
