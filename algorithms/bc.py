@@ -163,7 +163,12 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
         "eval_episodes": 100,
     },
     "Penguin-Walls-v0": {"total_steps": 12_000, "eval_every": 2_000},
-    "Penguin-Lang-v0": {"word_dropout": 0.35, "learning_rate": 1e-3, "total_steps": 15_000, "eval_every": 2_500},
+    "Penguin-Lang-v0": {
+        "word_dropout": 0.35,
+        "learning_rate": 1e-3,
+        "total_steps": 15_000,
+        "eval_every": 2_500,
+    },
 }
 
 
@@ -425,7 +430,10 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     cfg = config
     augmenter = _augmenter(cfg)
     vocab = Tokenizer().vocab
-    corner_ids = torch.tensor(sorted({vocab.index(word) for name in CORNER_NAMES for word in name.split()}))
+    # Corner words are never dropped: no other word of a corner instruction names the corner.
+    corner_ids = torch.tensor(
+        sorted({vocab.index(word) for name in CORNER_NAMES for word in name.split()})
+    )
     session = TrainingRun(cfg, "bc")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
     data_dir = session.run.path / "data"
