@@ -28,7 +28,7 @@ from gymnasium.vector import AutoresetMode
 
 from agents import MultimodalPolicy
 from algorithms.augment import SymmetryAugment, drop_words, symmetry_problem
-from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, need
+from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats
@@ -439,9 +439,7 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     data_dir = session.run.path / "data"
     data_dir.mkdir(exist_ok=True)
     train_kwargs = cfg.train_env_kwargs()
-    optimizer = torch.optim.Adam(
-        policy.parameters(), lr=cfg.learning_rate, eps=1e-5, weight_decay=cfg.weight_decay
-    )
+    optimizer = make_adam(policy.parameters(), cfg.learning_rate, weight_decay=cfg.weight_decay)
     phase_len = max(1, cfg.total_steps // (cfg.dagger_rounds + 1))
 
     step, rounds_done = 0, 0

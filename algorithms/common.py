@@ -61,6 +61,20 @@ def configure_torch(threads: int = 0) -> int:
     return n
 
 
+def make_adam(params: Any, lr: float, eps: float = 1e-5, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam over ``params``, with the fused kernel where this torch has one for their device.
+
+    The fused kernel updates every parameter in one pass instead of a few small kernels per
+    tensor: about half the optimizer's time for a network this small, the same arithmetic.
+    Torch before 2.4 has no CPU kernel and gets the plain loop.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=eps, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, eps=eps, weight_decay=weight_decay)
+
+
 def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
     """Raise a clear error for an unknown env id or bad env keyword arguments."""
     if env_id not in penguin_env.ENV_IDS:

@@ -40,7 +40,7 @@ import torch
 
 import agents
 from algorithms.advantages import group_advantages
-from algorithms.common import Callback, TrainingRun, TrainResult, need
+from algorithms.common import Callback, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.onpolicy import Every, OnPolicyConfig, RadiusCurriculum, bc_aux_loss
@@ -135,7 +135,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     cfg = config
     session = TrainingRun(cfg, "grpo")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    optimizer = make_adam(policy.parameters(), cfg.learning_rate)
     curriculum = RadiusCurriculum(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     G, N = cfg.group_size, cfg.num_envs

@@ -33,6 +33,7 @@ from algorithms.common import (
     TrainingRun,
     TrainResult,
     explained_variance,
+    make_adam,
     need,
 )
 from algorithms.envs import make_vec_env
@@ -125,7 +126,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     cfg = config
     session = TrainingRun(cfg, "ppo")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+    optimizer = make_adam(policy.parameters(), cfg.learning_rate)
     curriculum = RadiusCurriculum(cfg)
     num_updates = -(-cfg.total_env_steps // cfg.rollout_size)
     generator = torch.Generator().manual_seed(cfg.seed)

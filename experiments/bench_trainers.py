@@ -8,7 +8,9 @@ another in this process, so the figures compare like with like on one machine at
 A figure is env steps played / seconds of the whole ``train`` call: start-up (network, envs,
 replay buffer), training, and a final held-out evaluation cut to one level plus the checkpoint
 writes, which take a fraction of a second. (Timing up to a trainer's last step callback would
-miss stable-baselines3 PPO's last update, which runs after its last callback.) Short runs favour
+miss stable-baselines3 PPO's last update, which runs after its last callback.) Each timed run
+follows an untimed short run of the same trainer, so no trainer pays the process's one-time
+imports. Short runs favour
 trainers that do little work early (e.g. DQN before ``learning_starts``); the trainer-steps
 column shows how much each run did, in each trainer's own unit.
 """
@@ -23,6 +25,9 @@ from typing import Any
 from algorithms import registry
 from algorithms.common import available_cores
 from experiments.presets import Budget, build_config, config_fields
+
+#: Env steps of the untimed run before each timed one (one PPO rollout of the presets).
+WARMUP_ENV_STEPS = 4_096
 
 #: Config fields that keep a throughput run to training alone.
 QUIET = {
@@ -80,6 +85,10 @@ def run(
     rows = []
     log(f"trainer throughput on {env_id}: {env_steps:,} env steps each, {threads} torch threads")
     for name in names:
+        # An untimed short run first: the modules a trainer imports on its first call (torch's
+        # optimizers and autograd internals, stable-baselines3's) are loaded once per process,
+        # and would otherwise be charged to whichever trainer happens to run first.
+        measure(name, env_id, min(env_steps, WARMUP_ENV_STEPS), threads)
         row = measure(name, env_id, env_steps, threads)
         rows.append(row)
         log(f"  {name:<8} {row['env_steps_per_s']:>9,.0f} env steps/s  ({row['env_steps']:,} env steps, "

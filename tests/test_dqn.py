@@ -52,6 +52,8 @@ def test_margin_loss_is_zero_once_optimal_actions_lead_by_the_margin() -> None:
 
 
 def make_policy() -> agents.MultimodalPolicy:
+    # Seeded, so a test's starting weights do not depend on which tests ran before it.
+    torch.manual_seed(0)
     envs = make_vec_env("Penguin-Bare-v0", 1, EASY_ENV)
     policy = agents.MultimodalPolicy(envs.single_observation_space, envs.single_action_space, small_policy())
     envs.close()
