@@ -80,6 +80,7 @@ class SymmetryAugment:
         self.top, self.bottom, self.left, self.right = (
             tokenizer.vocab.index(word) for word in ("top", "bottom", "left", "right")
         )
+        self._sources: dict[tuple[int, str], torch.Tensor] = {}
 
     @staticmethod
     def transform_corner(
@@ -107,14 +108,16 @@ class SymmetryAugment:
         Args:
             image: ``(B, S, S, 3)`` frames (channels last, as the env gives them).
             text: ``(B, L)`` token ids.
-            mask: ``(B, A)`` optimal-action mask (or any per-action tensor).
+            mask: ``(B, ..., A)`` optimal-action mask, or any tensor whose last dimension is
+                indexed by action (e.g. one-hot actions).
             mirror: mirror left-right first.
             quarter_turns: then turn this many quarter turns counter-clockwise.
         """
         if mirror:
             image = image.flip(2)
-            mask = mask[:, [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[1])]]
+            mask = mask[..., [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[-1])]]
         image = torch.rot90(image, quarter_turns % 4, dims=(1, 2))
+        dtype = text.dtype  # token ids stay in their storage type (the replay ring's is uint8)
         is_vertical = (text == self.top) | (text == self.bottom)
         is_horizontal = (text == self.left) | (text == self.right)
         right = (text == self.right).any(dim=1, keepdim=True)
@@ -122,7 +125,60 @@ class SymmetryAugment:
         right, bottom = self.transform_corner(right, bottom, mirror, quarter_turns)
         text = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
         text = torch.where(is_horizontal, torch.where(right, self.right, self.left), text)
-        return image, text, mask
+        return image, text.to(dtype), mask
+
+    @staticmethod
+    def draw(batch_size: int, rng: np.random.Generator) -> torch.Tensor:
+        """One of the eight symmetries per sample, uniformly from ``rng`` (indices for
+        :meth:`apply_each`: ``g // 4`` mirrors, ``g % 4`` quarter turns)."""
+        return torch.from_numpy(rng.integers(0, NUM_TRANSFORMS, batch_size))
+
+    def apply_each(
+        self,
+        image: torch.Tensor,
+        text: torch.Tensor,
+        mask: torch.Tensor,
+        which: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Symmetry ``which[i]`` (from :meth:`draw`) applied to sample ``i``, for the whole batch
+        at once (the same result as :meth:`apply` row by row); the inputs are left unchanged.
+        Passing the same ``which`` transforms paired observations alike (a transition's first
+        and next observations)."""
+        n, size = image.shape[0], image.shape[1]
+        which = which.to(image.device)
+        # Every symmetry only moves pixels: gather each frame through its pixel permutation.
+        source = self._pixel_sources(size, image.device)[which]  # (B, S*S)
+        flat = image.reshape(n, size * size, -1)
+        image = torch.gather(flat, 1, source[..., None].expand(-1, -1, flat.shape[2])).reshape(image.shape)
+        mirror = (which // 4).bool()
+        turns = (which % 4)[:, None]
+        swapped = mask[..., [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[-1])]]
+        mask = torch.where(mirror.view(n, *[1] * (mask.dim() - 1)), swapped, mask)
+        right = (text == self.right).any(dim=1, keepdim=True) ^ mirror[:, None]
+        bottom = (text == self.bottom).any(dim=1, keepdim=True)
+        for turn in range(3):  # counter-clockwise quarter turns, as in transform_corner
+            now = turns > turn
+            right, bottom = torch.where(now, bottom, right), torch.where(now, ~right, bottom)
+        is_vertical = (text == self.top) | (text == self.bottom)
+        is_horizontal = (text == self.left) | (text == self.right)
+        dtype = text.dtype
+        text = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
+        text = torch.where(is_horizontal, torch.where(right, self.right, self.left), text)
+        return image, text.to(dtype), mask
+
+    def _pixel_sources(self, size: int, device: torch.device) -> torch.Tensor:
+        """``(8, size*size)``: for symmetry ``g``, the source pixel of each pixel of the output
+        (cached per frame size and device)."""
+        key = (size, str(device))
+        if key not in self._sources:
+            index = torch.arange(size * size).reshape(1, size, size, 1)
+            dummy_text = torch.zeros(1, 1, dtype=torch.long)
+            dummy_mask = torch.zeros(1, len(Action))
+            self._sources[key] = torch.stack(
+                [self.apply(index, dummy_text, dummy_mask, bool(g // 4), g % 4)[0].reshape(-1)
+                 for g in range(NUM_TRANSFORMS)]
+            ).to(device)
+        return self._sources[key]
 
     def __call__(
         self,
@@ -132,15 +188,28 @@ class SymmetryAugment:
         rng: np.random.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Each sample gets one of the eight symmetries, drawn uniformly from ``rng``."""
-        which = torch.from_numpy(rng.integers(0, NUM_TRANSFORMS, image.shape[0]))
-        image, text, mask = image.clone(), text.clone(), mask.clone()
-        for g in range(NUM_TRANSFORMS):
-            rows = (which == g).nonzero().squeeze(1).to(image.device)
-            if rows.numel() == 0:
-                continue
-            out = self.apply(image[rows], text[rows], mask[rows], bool(g // 4), g % 4)
-            image[rows], text[rows], mask[rows] = out
-        return image, text, mask
+        return self.apply_each(image, text, mask, self.draw(image.shape[0], rng))
+
+
+def augment_problem(env_id: str, env_kwargs: dict[str, Any], augment: str) -> str | None:
+    """Why the ``augment`` setting (``"auto"``, ``"on"`` or ``"off"``) cannot be used with this
+    env configuration: an unknown setting, or ``"on"`` for frames that are not symmetric. None
+    when it can."""
+    if augment not in ("auto", "on", "off"):
+        return f"augment must be 'auto', 'on' or 'off', got {augment!r}"
+    if augment == "on":
+        problem = symmetry_problem(env_id, env_kwargs)
+        if problem is not None:
+            return f"augment='on' needs symmetric frames, but {problem}; use augment='off'"
+    return None
+
+
+def make_augmenter(env_id: str, env_kwargs: dict[str, Any], augment: str) -> SymmetryAugment | None:
+    """The augmenter for a validated ``augment`` setting: None when it is ``"off"``, or
+    ``"auto"`` and the frames are not symmetric."""
+    if augment == "off" or symmetry_problem(env_id, env_kwargs) is not None:
+        return None
+    return SymmetryAugment()
 
 
 def drop_words(

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, drop_words, symmetry_problem
 from algorithms.bc import BCConfig
+from algorithms.dqn import augment_transitions
 from fake_traces import solver
 from penguin_env.config import make_config
-from penguin_env.core import GameState, corner_cells
+from penguin_env.core import Action, GameState, corner_cells
+from penguin_env.core import step as play_step
 from penguin_env.engine import BatchGame
 from penguin_env.instructions import Tokenizer, instruction
 from penguin_env.render import BatchRenderer
@@ -223,3 +225,48 @@ def test_word_dropout_drops_at_its_rate_and_is_off_at_zero() -> None:
 def test_bc_word_dropout_is_validated_when_the_config_is_built() -> None:
     with pytest.raises(ValueError, match="word_dropout"):
         BCConfig(word_dropout=1.5)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    env_id=st.sampled_from(["Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Lang-v0"]),
+)
+def test_augmented_replay_transitions_are_transitions_of_the_transformed_game(seed: int, env_id: str) -> None:
+    # DQN's augmentation must turn (obs, action, next obs) into a transition the game itself
+    # makes: render the transformed state, play the mapped action in it, render again.
+    state = played_states(env_id, seed)
+    rules = make_config(env_id, {}).rules()
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, len(Action), state.num)
+    after = state.copy()
+    play_step(after, actions, rules)
+    (image, text), (next_image, next_text) = observe(state), observe(after)
+    # Token ids as the replay ring stores them (one byte each).
+    text, next_text = text.astype(np.uint8), next_text.astype(np.uint8)
+    labels = solver.optimal_action_mask(state)
+    batch = {
+        "obs": {"image": torch.from_numpy(image), "text": torch.from_numpy(text)},
+        "next_obs": {"image": torch.from_numpy(next_image), "text": torch.from_numpy(next_text)},
+        "actions": torch.from_numpy(actions),
+        "labels": torch.from_numpy(labels),
+    }
+    augment_transitions(SymmetryAugment(), batch, np.random.default_rng(seed + 1))
+    which = SymmetryAugment.draw(state.num, np.random.default_rng(seed + 1))
+    assert len(set(which.tolist())) > 1  # more than one symmetry is checked
+    mirrored = {int(Action.LEFT): int(Action.RIGHT), int(Action.RIGHT): int(Action.LEFT)}
+    for i in range(state.num):
+        mirror, turns = bool(which[i] // 4), int(which[i] % 4)
+        game = transform_state(state.take(np.array([i])), mirror, turns)
+        action = mirrored.get(int(actions[i]), int(actions[i])) if mirror else int(actions[i])
+        want_image, want_text = observe(game)
+        want_labels = solver.optimal_action_mask(game)
+        play_step(game, np.array([action]), rules)
+        want_next_image, want_next_text = observe(game)
+        assert int(batch["actions"][i]) == action
+        assert np.array_equal(batch["obs"]["image"][i].numpy(), want_image[0])
+        assert batch["obs"]["text"].dtype == batch["next_obs"]["text"].dtype == torch.uint8
+        assert np.array_equal(batch["obs"]["text"][i].numpy(), want_text[0])
+        assert np.array_equal(batch["next_obs"]["image"][i].numpy(), want_next_image[0])
+        assert np.array_equal(batch["next_obs"]["text"][i].numpy(), want_next_text[0])
+        assert np.array_equal(batch["labels"][i].numpy(), want_labels[0])

@@ -167,6 +167,8 @@ def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
         ({"tau": 0.0}, r"tau must be in \(0, 1\]"),
         ({"learning_starts": 10**9}, "learning_starts .* must be <= buffer_size"),
         ({"total_env_steps": 0}, "total_env_steps must be >= 1"),
+        ({"augment": "maybe"}, "augment must be 'auto', 'on' or 'off'"),
+        ({"augment": "on", "env_kwargs": {"view": "ego"}}, "augment='on' needs symmetric frames"),
     ],
 )
 def test_bad_configs_fail_before_any_folder_exists(tmp_path, fields, message) -> None:
