@@ -68,6 +68,21 @@ def symmetry_problem(env_id: str, env_kwargs: dict[str, Any]) -> str | None:
     return None
 
 
+def transform_image(image: torch.Tensor, mirror: bool, quarter_turns: int) -> torch.Tensor:
+    """``(B, S, S, C)`` frames mirrored left-right (if ``mirror``), then turned ``quarter_turns``
+    quarter turns counter-clockwise."""
+    if mirror:
+        image = image.flip(2)
+    return torch.rot90(image, quarter_turns % 4, dims=(1, 2))
+
+
+def mirror_actions(per_action: torch.Tensor) -> torch.Tensor:
+    """A tensor indexed by action on its last dimension, with LEFT and RIGHT swapped (a mirror
+    image turns the other way)."""
+    order = [int(Action.RIGHT), int(Action.LEFT), *range(2, per_action.shape[-1])]
+    return per_action[..., order]
+
+
 class SymmetryAugment:
     """Applies a random one of the eight symmetries to each sample of a batch.
 
@@ -114,18 +129,20 @@ class SymmetryAugment:
             quarter_turns: then turn this many quarter turns counter-clockwise.
         """
         if mirror:
-            image = image.flip(2)
-            mask = mask[..., [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[-1])]]
-        image = torch.rot90(image, quarter_turns % 4, dims=(1, 2))
-        dtype = text.dtype  # token ids stay in their storage type (the replay ring's is uint8)
-        is_vertical = (text == self.top) | (text == self.bottom)
-        is_horizontal = (text == self.left) | (text == self.right)
+            mask = mirror_actions(mask)
         right = (text == self.right).any(dim=1, keepdim=True)
         bottom = (text == self.bottom).any(dim=1, keepdim=True)
         right, bottom = self.transform_corner(right, bottom, mirror, quarter_turns)
-        text = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
-        text = torch.where(is_horizontal, torch.where(right, self.right, self.left), text)
-        return image, text.to(dtype), mask
+        return transform_image(image, mirror, quarter_turns), self._name_corner(text, right, bottom), mask
+
+    def _name_corner(self, text: torch.Tensor, right: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+        """``text`` with its corner words rewritten to name corner ``(right, bottom)`` (bool
+        ``(B, 1)``); token ids keep their storage type (the replay ring's is uint8)."""
+        is_vertical = (text == self.top) | (text == self.bottom)
+        is_horizontal = (text == self.left) | (text == self.right)
+        out = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
+        out = torch.where(is_horizontal, torch.where(right, self.right, self.left), out)
+        return out.to(text.dtype)
 
     @staticmethod
     def draw(batch_size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -152,19 +169,13 @@ class SymmetryAugment:
         image = torch.gather(flat, 1, source[..., None].expand(-1, -1, flat.shape[2])).reshape(image.shape)
         mirror = (which // 4).bool()
         turns = (which % 4)[:, None]
-        swapped = mask[..., [int(Action.RIGHT), int(Action.LEFT), *range(2, mask.shape[-1])]]
-        mask = torch.where(mirror.view(n, *[1] * (mask.dim() - 1)), swapped, mask)
+        mask = torch.where(mirror.view(n, *[1] * (mask.dim() - 1)), mirror_actions(mask), mask)
         right = (text == self.right).any(dim=1, keepdim=True) ^ mirror[:, None]
         bottom = (text == self.bottom).any(dim=1, keepdim=True)
         for turn in range(3):  # counter-clockwise quarter turns, as in transform_corner
             now = turns > turn
             right, bottom = torch.where(now, bottom, right), torch.where(now, ~right, bottom)
-        is_vertical = (text == self.top) | (text == self.bottom)
-        is_horizontal = (text == self.left) | (text == self.right)
-        dtype = text.dtype
-        text = torch.where(is_vertical, torch.where(bottom, self.bottom, self.top), text)
-        text = torch.where(is_horizontal, torch.where(right, self.right, self.left), text)
-        return image, text.to(dtype), mask
+        return image, self._name_corner(text, right, bottom), mask
 
     def _pixel_sources(self, size: int, device: torch.device) -> torch.Tensor:
         """``(8, size*size)``: for symmetry ``g``, the source pixel of each pixel of the output
@@ -172,11 +183,8 @@ class SymmetryAugment:
         key = (size, str(device))
         if key not in self._sources:
             index = torch.arange(size * size).reshape(1, size, size, 1)
-            dummy_text = torch.zeros(1, 1, dtype=torch.long)
-            dummy_mask = torch.zeros(1, len(Action))
             self._sources[key] = torch.stack(
-                [self.apply(index, dummy_text, dummy_mask, bool(g // 4), g % 4)[0].reshape(-1)
-                 for g in range(NUM_TRANSFORMS)]
+                [transform_image(index, bool(g // 4), g % 4).reshape(-1) for g in range(NUM_TRANSFORMS)]
             ).to(device)
         return self._sources[key]
 
@@ -191,17 +199,15 @@ class SymmetryAugment:
         return self.apply_each(image, text, mask, self.draw(image.shape[0], rng))
 
 
-def augment_problem(env_id: str, env_kwargs: dict[str, Any], augment: str) -> str | None:
-    """Why the ``augment`` setting (``"auto"``, ``"on"`` or ``"off"``) cannot be used with this
-    env configuration: an unknown setting, or ``"on"`` for frames that are not symmetric. None
-    when it can."""
+def check_augment(env_id: str, env_kwargs: dict[str, Any], augment: str) -> None:
+    """Raise ``ValueError`` if the ``augment`` setting (``"auto"``, ``"on"`` or ``"off"``) is
+    unknown, or is ``"on"`` for frames of this env configuration that are not symmetric."""
     if augment not in ("auto", "on", "off"):
-        return f"augment must be 'auto', 'on' or 'off', got {augment!r}"
+        raise ValueError(f"augment must be 'auto', 'on' or 'off', got {augment!r}")
     if augment == "on":
         problem = symmetry_problem(env_id, env_kwargs)
         if problem is not None:
-            return f"augment='on' needs symmetric frames, but {problem}; use augment='off'"
-    return None
+            raise ValueError(f"augment='on' needs symmetric frames, but {problem}; use augment='off'")
 
 
 def make_augmenter(env_id: str, env_kwargs: dict[str, Any], augment: str) -> SymmetryAugment | None:

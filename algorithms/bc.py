@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
 from agents import MultimodalPolicy
-from algorithms.augment import augment_problem, drop_words, make_augmenter
+from algorithms.augment import check_augment, drop_words, make_augmenter
 from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
@@ -132,8 +132,7 @@ class BCConfig(TrainerConfig):
         need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
         need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        problem = augment_problem(self.env_id, self.env_kwargs, self.augment)
-        need(problem is None, problem or "")
+        check_augment(self.env_id, self.env_kwargs, self.augment)
         need(self.targets in ("canonical", "uniform"), f"targets must be 'canonical' or 'uniform', got {self.targets!r}")
 
     @classmethod

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 import agents
 from agents.network import epsilon_greedy, orthogonal_init
 from agents.spaces import space_differences, space_to_dict
-from algorithms.augment import SymmetryAugment, augment_problem, make_augmenter
+from algorithms.augment import SymmetryAugment, check_augment, make_augmenter
 from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
@@ -200,8 +200,7 @@ class DQNConfig(TrainerConfig):
         for name in ("gamma", "exploration_fraction", "exploration_initial_eps",
                      "exploration_final_eps", "bc_decay", "priority_alpha", "priority_beta"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        problem = augment_problem(self.env_id, self.env_kwargs, self.augment)
-        need(problem is None, problem or "")
+        check_augment(self.env_id, self.env_kwargs, self.augment)
         for name in ("bc_coef", "bc_margin"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.init_from is not None:
