@@ -52,19 +52,32 @@ class KeyPoints(nn.Module):
 
     A 1x1 layer scores every cell for each of ``K`` keypoints; a softmax over the cells turns
     each score map into a distribution whose mean (x, y), in [-1, 1], is the keypoint. The
-    coordinates are linear in where things are, so the trunk can compare positions.
+    coordinates are linear in where things are, so the trunk can compare positions. With
+    ``glimpses`` each keypoint also returns the mean of the cells' ``C`` features under its
+    distribution (``(B, 2K + K*C)`` in all): a keypoint that finds the penguin hands the trunk
+    what the penguin's cell sees of its neighbours, wherever the penguin stands.
     """
 
-    def __init__(self, channels: int, keypoints: int, grid: int) -> None:
+    def __init__(self, channels: int, keypoints: int, grid: int, glimpses: bool = False) -> None:
         super().__init__()
         self.score = nn.Linear(channels, keypoints)
+        self.glimpses = glimpses
         axis = torch.linspace(-1.0, 1.0, grid)
         ys, xs = torch.meshgrid(axis, axis, indexing="ij")
         self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
 
+    def output_size(self, channels: int) -> int:
+        """Width of :meth:`forward`'s output for ``channels``-wide tokens."""
+        k = self.score.out_features
+        return 2 * k + (k * channels if self.glimpses else 0)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         attention = torch.softmax(self.score(tokens), dim=1)  # (B, cells, K), sums to 1 over cells
-        return torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
+        points = torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
+        if not self.glimpses:
+            return points
+        seen = torch.bmm(attention.transpose(1, 2), tokens).flatten(1)  # (B, K*C)
+        return torch.cat([points, seen], dim=1)
 
 
 class Fusion(nn.Module):
@@ -95,8 +108,11 @@ class Fusion(nn.Module):
         self.squeeze = nn.Sequential(nn.Conv2d(c, config.out_channels, 1), nn.ReLU())
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
-        self.keypoints = KeyPoints(c, config.keypoints, config.grid) if config.keypoints else None
-        extra += 2 * config.keypoints
+        self.keypoints = (
+            KeyPoints(c, config.keypoints, config.grid, config.glimpses) if config.keypoints else None
+        )
+        if self.keypoints is not None:
+            extra += self.keypoints.output_size(c)
         # The residual blocks let the map's scale grow with depth and training; normalising
         # the flattened map keeps the trunk's ReLUs from being pushed off (see PolicyConfig).
         self.trunk_norm = nn.LayerNorm(flat + extra) if config.trunk_norm else nn.Identity()

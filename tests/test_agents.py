@@ -11,6 +11,8 @@ from small_policy import small_policy
 
 import penguin_env  # noqa: F401  (registers the envs)
 from agents import MultimodalPolicy, PolicyConfig
+from agents.config import PRESETS
+from agents.fusion import KeyPoints
 from penguin_env.wrappers import TokenizeInstruction
 
 VOCAB = 36
@@ -41,11 +43,12 @@ OPTIONS = [
     dict(image_encoder="vit", text_encoder="gru", fusion="film"),
     dict(image_encoder="cnn", text_encoder="transformer", fusion="concat"),
     dict(image_encoder="vit", text_encoder="transformer", fusion="concat"),
+    dict(image_encoder="cnn", text_encoder="bow", fusion="film", glimpses=True),
 ]
 
 
 @pytest.mark.parametrize("size", [64, 224])
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o.values()))
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
 def test_output_shapes(size: int, options: dict) -> None:
     space = obs_space(size)
     policy = MultimodalPolicy(space, spaces.Discrete(5), small_policy(**options))
@@ -65,7 +68,7 @@ def test_default_network_on_real_env_at_224() -> None:
     assert isinstance(action, int) and env.action_space.contains(action)
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o.values()))
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(map(str, o.values())))
 def test_gradients_reach_every_parameter(options: dict) -> None:
     torch.manual_seed(0)
     space = obs_space(64)
@@ -151,7 +154,7 @@ def test_bad_spaces_and_configs_say_what_to_do() -> None:
         )
 
 
-@pytest.mark.parametrize("preset", ["fast", "wide"])
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize(("size", "image_size"), [(3, 64), (3, 224), (8, 64), (8, 224), (16, 224)])
 def test_every_preset_runs_on_real_observations(preset: str, size: int, image_size: int) -> None:
     env = TokenizeInstruction(gym.make("Penguin-Gold-v0", size=size, image_size=image_size))
@@ -162,6 +165,33 @@ def test_every_preset_runs_on_real_observations(preset: str, size: int, image_si
     assert out["logits"].shape == (2, 5) and torch.isfinite(out["logits"]).all()
     out["logits"].sum().backward()
     assert all(p.grad is not None for n, p in policy.named_parameters() if "policy_head" in n)
+
+
+@pytest.mark.parametrize("glimpses", [False, True])
+def test_a_keypoint_locked_on_one_cell_returns_its_coordinates_and_features(glimpses: bool) -> None:
+    grid, channels = 3, 4
+    keypoints = KeyPoints(channels, 1, grid, glimpses)
+    with torch.no_grad():  # score = channel 0, which marks one cell per sample
+        keypoints.score.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        keypoints.score.bias.zero_()
+    tokens = torch.randn(2, grid * grid, channels)
+    tokens[:, :, 0] = 0.0
+    cells = [5, 1]  # (x=2, y=1) and (x=1, y=0)
+    for b, cell in enumerate(cells):
+        tokens[b, cell, 0] = 60.0
+    out = keypoints(tokens)
+    assert out.shape == (2, keypoints.output_size(channels))
+    expected_xy = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    assert torch.allclose(out[:, :2], expected_xy, atol=1e-4)
+    if glimpses:
+        assert torch.allclose(out[:, 2:], tokens[torch.arange(2), cells], atol=1e-3)
+    else:
+        assert out.shape[1] == 2
+
+
+def test_glimpses_need_keypoints() -> None:
+    with pytest.raises(ValueError, match="glimpses need keypoints"):
+        PolicyConfig(keypoints=0, glimpses=True)
 
 
 def test_unknown_preset_lists_the_known_ones() -> None:
