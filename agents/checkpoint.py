@@ -44,6 +44,10 @@ FORMAT_VERSION = 2
 #: was built with (the ``"wide"`` preset's): old files load as the network they were.
 V1_CONFIG_FIELDS = {"cnn_stem": "conv", "cnn_layers": 1, "film_kernel": 3, "trunk_norm": False, "keypoints": 0}
 
+#: Architecture fields added since, with the value that builds the network files without them
+#: were: a file written before a field existed loads (and warm-starts a trainer) unchanged.
+LATER_CONFIG_FIELDS = {"glimpses": False}
+
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's config or spaces differ from the policy it is being loaded into."""
@@ -142,6 +146,7 @@ def read(path: str | os.PathLike, device: str | torch.device | None = None) -> d
     if int(data.get("format_version", 0)) < 2:
         data["config"] = {**V1_CONFIG_FIELDS, **data["config"]}
         data["format_version"] = FORMAT_VERSION
+    data["config"] = {**LATER_CONFIG_FIELDS, **data["config"]}
     return data
 
 

@@ -261,6 +261,25 @@ def test_pointwise_film_block_equals_its_convolution() -> None:
     torch.testing.assert_close(out, block(x, text), rtol=1e-5, atol=1e-5)
 
 
+def test_checkpoints_written_before_glimpses_existed_load_and_warm_start(tmp_path) -> None:
+    import agents
+
+    env = TokenizeInstruction(gym.make("Penguin-Gold-v0"))
+    torch.manual_seed(0)
+    fast = MultimodalPolicy(env.observation_space, env.action_space)
+    path = agents.save(fast, tmp_path / "new.pt")
+    data = torch.load(path, weights_only=True)
+    del data["config"]["glimpses"]  # what a file from before the field holds
+    torch.save(data, tmp_path / "old.pt")
+    old = agents.load(tmp_path / "old.pt")
+    assert old.config == fast.config
+    fresh = MultimodalPolicy(env.observation_space, env.action_space)
+    agents.load_into(fresh, tmp_path / "old.pt")  # what init_from does; raised before the fix
+    obs, _ = env.reset(seed=0)
+    batch = {k: v[None] for k, v in obs.items()}
+    torch.testing.assert_close(fresh.eval()(batch)["logits"], fast.eval()(batch)["logits"])
+
+
 def test_version_one_checkpoints_load_as_the_network_they_were(tmp_path) -> None:
     import agents
 
