@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 from algorithms.dqn import ENV_PRESETS, DQNConfig
-from experiments.rl_benchmark import first_reaching, kept_rows, measured_on, plot_curves
-from experiments.timed_run import run_timed
+from experiments.rl_benchmark import (
+    kept_rows,
+    measured_on,
+    plot_curves,
+    result_row,
+    run_plain_command,
+)
 
 BARE_MINUTES, GOLD_MINUTES = 20.0, 30.0
 
@@ -88,32 +91,18 @@ def replay_ratio(config: dict[str, Any]) -> float | None:
 
 
 def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str, Any]:
+    """Run :data:`RUNS` entry ``name`` for ``seed`` and return its report row (the RL benchmark's
+    columns plus env steps per second, bytes per transition and replay ratio)."""
     algo, run_flags, target, minutes = RUNS[name]
-    run_name = f"{name}-s{seed}"
-    shutil.rmtree(runs_dir / run_name, ignore_errors=True)
-    command = [sys.executable, "-m", "experiments.train", algo, *run_flags, "--seed", str(seed),
-               "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
-    run = run_timed(command, runs_dir, run_name)
-    curve, final = run.curve, run.curve[-1]
-    reached = first_reaching(curve, "success_rate", 0.9)
-    config = json.loads((runs_dir / run_name / "config.json").read_text())
-    env_steps = int(final["env_steps"])
+    command, run = run_plain_command(name, algo, run_flags, seed, runs_dir, extra)
+    row = result_row(name, algo, seed, command, run, target, minutes)
+    config = json.loads((runs_dir / f"{name}-s{seed}" / "config.json").read_text())
     return {
-        "name": name, "algo": algo, "seed": seed, "command": " ".join(command[1:]),
-        "greedy_success": final["success_rate"], "greedy_spl": final["spl"],
-        "sampled_success": final["sampled_success_rate"], "sampled_spl": final["sampled_spl"],
-        "env_steps": env_steps, "wall_time_s": run.wall_time_s,
+        **row,
         # Training throughput: env steps over the run's own wall time (evaluations included).
-        "env_steps_per_s": env_steps / max(final["wall_time"], 1e-9),
-        "minutes_to_90": reached["wall_time"] / 60 if reached else None,
-        "env_steps_to_90": int(reached["env_steps"]) if reached else None,
-        "peak_rss_gb": run.peak_rss_gb,
+        "env_steps_per_s": row["env_steps"] / max(run.curve[-1]["wall_time"], 1e-9),
         "bytes_per_transition": config.get("bytes_per_transition"),
         "replay_ratio": config.get("replay_ratio") or replay_ratio(config),
-        "target": target, "minutes_allowed": minutes,
-        "met": None if target is None else bool(final["success_rate"] >= target and run.wall_time_s <= 60 * (minutes + 2)),
-        "curve": curve,
-        **measured_on(),
     }
 
 

@@ -16,9 +16,10 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from experiments.machine import describe
-from experiments.timed_run import run_timed
+from experiments.timed_run import TimedRun, run_timed
 
 #: name -> (algorithm, flags, target greedy success, minutes allowed)
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
@@ -49,32 +50,52 @@ def measured_on() -> dict[str, str]:
     return {"machine": describe(), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
 
 
-def first_reaching(curve: list[dict], key: str, level: float) -> dict | None:
-    return next((row for row in curve if row["success_rate"] >= level), None)
+def first_reaching(curve: list[dict], level: float, key: str = "success_rate") -> dict | None:
+    """The first evaluation row of ``curve`` whose ``key`` is at least ``level`` (None if none is)."""
+    return next((row for row in curve if row[key] >= level), None)
 
 
-def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict:
-    algo, flags, target, minutes = RUNS[name]
+def run_plain_command(
+    name: str, algo: str, flags: list[str], seed: int, runs_dir: Path, extra: list[str]
+) -> tuple[list[str], TimedRun]:
+    """Run ``python -m experiments.train ALGO FLAGS --seed SEED`` as ``runs_dir/NAME-sSEED`` (a
+    fresh directory) in its own process under ``/usr/bin/time -v``; the command and its result."""
     run_name = f"{name}-s{seed}"
     shutil.rmtree(runs_dir / run_name, ignore_errors=True)
     command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
                "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
-    run = run_timed(command, runs_dir, run_name)
-    wall, curve = run.wall_time_s, run.curve
-    final, reached = curve[-1], first_reaching(curve, "success_rate", 0.9)
+    return command, run_timed(command, runs_dir, run_name)
+
+
+def result_row(
+    name: str, algo: str, seed: int, command: list[str], run: TimedRun, target: float | None, minutes: float
+) -> dict[str, Any]:
+    """A report row for one run: final greedy and sampled held-out success and SPL, env steps,
+    wall time and env steps to 90% greedy success, peak memory, whether ``target`` (greedy
+    success within ``minutes``, two minutes' grace for start-up and the final evaluation) was
+    met, the learning curve, and the machine and date."""
+    final, reached = run.curve[-1], first_reaching(run.curve, 0.9)
     return {
         "name": name, "algo": algo, "seed": seed, "command": " ".join(command[1:]),
         "greedy_success": final["success_rate"], "greedy_spl": final["spl"],
         "sampled_success": final["sampled_success_rate"], "sampled_spl": final["sampled_spl"],
-        "env_steps": int(final["env_steps"]), "wall_time_s": wall,
+        "env_steps": int(final["env_steps"]), "wall_time_s": run.wall_time_s,
         "env_steps_to_90": int(reached["env_steps"]) if reached else None,
         "minutes_to_90": reached["wall_time"] / 60 if reached else None,
         "peak_rss_gb": run.peak_rss_gb,
         "target": target, "minutes_allowed": minutes,
-        "met": final["success_rate"] >= target and wall <= 60 * (minutes + 2),
-        "curve": curve,
+        "met": None if target is None else bool(
+            final["success_rate"] >= target and run.wall_time_s <= 60 * (minutes + 2)),
+        "curve": run.curve,
         **measured_on(),
     }
+
+
+def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str, Any]:
+    """Run :data:`RUNS` entry ``name`` for ``seed`` and return its report row."""
+    algo, flags, target, minutes = RUNS[name]
+    command, run = run_plain_command(name, algo, flags, seed, runs_dir, extra)
+    return result_row(name, algo, seed, command, run, target, minutes)
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
