@@ -23,6 +23,7 @@ from experiments.rl_benchmark import (
     measured_on,
     plot_curves,
     result_row,
+    run_name,
     run_plain_command,
 )
 
@@ -96,7 +97,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str,
     algo, run_flags, target, minutes = RUNS[name]
     command, run = run_plain_command(name, algo, run_flags, seed, runs_dir, extra)
     row = result_row(name, algo, seed, command, run, target, minutes)
-    config = json.loads((runs_dir / f"{name}-s{seed}" / "config.json").read_text())
+    config = json.loads((runs_dir / run_name(name, seed) / "config.json").read_text())
     return {
         **row,
         # Training throughput: env steps over the run's own wall time (evaluations included).

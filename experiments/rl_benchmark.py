@@ -50,9 +50,14 @@ def measured_on() -> dict[str, str]:
     return {"machine": describe(), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")}
 
 
-def first_reaching(curve: list[dict], level: float, key: str = "success_rate") -> dict | None:
-    """The first evaluation row of ``curve`` whose ``key`` is at least ``level`` (None if none is)."""
-    return next((row for row in curve if row[key] >= level), None)
+def first_reaching(curve: list[dict], level: float) -> dict | None:
+    """The first evaluation row of ``curve`` whose greedy success is at least ``level`` (None if none is)."""
+    return next((row for row in curve if row["success_rate"] >= level), None)
+
+
+def run_name(name: str, seed: int) -> str:
+    """The run directory's name for benchmark entry ``name`` and ``seed``."""
+    return f"{name}-s{seed}"
 
 
 def run_plain_command(
@@ -60,11 +65,11 @@ def run_plain_command(
 ) -> tuple[list[str], TimedRun]:
     """Run ``python -m experiments.train ALGO FLAGS --seed SEED`` as ``runs_dir/NAME-sSEED`` (a
     fresh directory) in its own process under ``/usr/bin/time -v``; the command and its result."""
-    run_name = f"{name}-s{seed}"
-    shutil.rmtree(runs_dir / run_name, ignore_errors=True)
+    directory = run_name(name, seed)
+    shutil.rmtree(runs_dir / directory, ignore_errors=True)
     command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
-               "--runs-dir", str(runs_dir), "--run-name", run_name, "--no-progress", *extra]
-    return command, run_timed(command, runs_dir, run_name)
+               "--runs-dir", str(runs_dir), "--run-name", directory, "--no-progress", *extra]
+    return command, run_timed(command, runs_dir, directory)
 
 
 def result_row(
