@@ -27,7 +27,7 @@ import torch
 
 from agents import MultimodalPolicy, PolicyConfig
 from agents.config import PRESETS
-from algorithms.common import configure_torch
+from algorithms.common import configure_torch, make_adam
 from algorithms.envs import make_vec_env
 from experiments.machine import describe
 
@@ -62,7 +62,7 @@ def measure(config: PolicyConfig, seconds: float = 2.0, repeats: int = 3) -> dic
     torch.manual_seed(0)
     policy = MultimodalPolicy(envs.single_observation_space, envs.single_action_space, config)
     envs.close()
-    optimizer = torch.optim.Adam(policy.parameters(), lr=3e-4, eps=1e-5)
+    optimizer = make_adam(policy.parameters(), 3e-4)  # the trainers' optimizer, fused kernel included
     batch = observations(256)
     small = {k: v[:64] for k, v in batch.items()}
     actions = torch.randint(0, 5, (256,), generator=torch.Generator().manual_seed(0))
