@@ -23,7 +23,10 @@ to whole episodes, not steps); rollouts are whole episodes, not fixed-length sli
 optional KL term anchors the policy to a reference (e.g. the behaviour-cloned one) instead of
 PPO's entropy-only regularisation. The price is variance on long horizons: it needs a policy
 that succeeds sometimes within a group to learn at all, which a small curriculum radius or a
-warm start provides.
+warm start provides. And with no value loss to train the image encoder densely, it learns only
+what its episode-level signal can teach: from scratch on the full top-down view it learns which
+actions pay on average but not where the gold is; seen from the penguin (``view="ego"``, where
+"the gold is ahead" is a fixed place in the image) it learns Bare within minutes (README).
 """
 
 from __future__ import annotations

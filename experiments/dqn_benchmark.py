@@ -73,6 +73,9 @@ def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
         "dqn-bare": ("dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
         "sb3-dqn-bare": ("sb3-dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES),
                                      *sb3_flags(bare)], None, BARE_MINUTES),
+        # The same task seen from the penguin (``view="ego"``), as the RL benchmark's grpo-bare-ego.
+        "dqn-bare-ego": ("dqn", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego",
+                                 "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
         "dqn-gold": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
                              *flags(gold_preset)], 0.80, GOLD_MINUTES),
     }

@@ -27,6 +27,10 @@ RUNS: dict[str, tuple[str, list[str], float, float]] = {
                          "--total-env-steps", "5000000"], 0.95, 15.0),
     "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "20",
                            "--total-env-steps", "5000000"], 0.90, 20.0),
+    # The same task seen from the penguin (``view="ego"``: a window centred on it, heading up),
+    # where "the gold is ahead" is a fixed place in the image instead of a relation to learn.
+    "grpo-bare-ego": ("grpo", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego", "--curriculum",
+                               "--time-limit", "20", "--total-env-steps", "5000000"], 0.90, 20.0),
     "ppo-gold": ("ppo", ["--env-id", "Penguin-Gold-v0", "--time-limit", "30",
                          "--total-env-steps", "10000000"], 0.90, 30.0),
 }

@@ -120,6 +120,8 @@ def test_plain_command_reproduces_each_rl_benchmark_run() -> None:
     for name, (algo, flags, _target, minutes) in rl_benchmark.RUNS.items():
         env = flags[flags.index("--env-id") + 1]
         named = ["--run-name", name]  # else each gets a name stamped with the second it was made
+        if "--env-kwargs" in flags:  # the README's command names its env options too
+            named += ["--env-kwargs", flags[flags.index("--env-kwargs") + 1]]
         plain = train.resolve(["--algo", algo, "--env", env, "--budget", f"{minutes:g}m", *named])
         benchmarked = train.resolve(["--algo", algo, *flags, *named])
         assert dataclasses.asdict(plain) == dataclasses.asdict(benchmarked), name
