@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from experiments import dqn_benchmark, rl_benchmark
+import pytest
+
+from experiments import dqn_benchmark, finetune_benchmark, rl_benchmark
 
 
 def _row(name: str, seed: int, **more) -> dict:
@@ -76,3 +78,41 @@ def test_result_row_reads_the_final_evaluation_and_the_first_ninety_percent() ->
     never = TimedRun(stdout="", wall_time_s=250.0, peak_rss_gb=None, curve=curve[:1])
     unreached = rl_benchmark.result_row("sb3", "sb3-ppo", 1, command, never, target=None, minutes=15.0)
     assert unreached["env_steps_to_90"] is None and unreached["minutes_to_90"] is None and unreached["met"] is None
+
+
+def test_fine_tuning_report_judges_each_run_against_its_bc_start(tmp_path) -> None:
+    def bc(env_id: str, success: float, spl: float) -> dict:
+        return {"env_id": env_id, "seed": 0, "greedy_success": success, "greedy_spl": spl, "sampled_success": 1.0,
+                "sampled_spl": 0.9, "wall_time_s": 300.0, "peak_rss_gb": 2.8}
+
+    gold, lang = bc("Penguin-Gold-v0", 0.97, 0.925), bc("Penguin-Lang-v0", 0.908, 0.890)
+    where = {"machine": "box a", "date": "2026-01-01"}
+    better = _row("ppo-ft-gold", 0, greedy_success=0.98, greedy_spl=0.93, **where)
+    more_success_longer_paths = _row("ppo-ft-gold", 1, greedy_success=0.974, greedy_spl=0.917, **where)
+    assert finetune_benchmark.above_bc(better, gold)
+    assert not finetune_benchmark.above_bc(more_success_longer_paths, gold)  # SPL counts too
+    assert not finetune_benchmark.above_bc(_row("x", 0, greedy_success=0.97, greedy_spl=0.95), gold)  # a tie is not above
+
+    rows = [{**r, "env_id": "Penguin-Gold-v0", "aim": 0.97, "met": finetune_benchmark.above_bc(r, gold)}
+            for r in (better, more_success_longer_paths)]
+    lang_row = {**_row("grpo-ft-lang", 0, **where), "env_id": "Penguin-Lang-v0", "aim": 0.95, "met": True}
+    finetune_benchmark.write_report([{**gold, **where}, {**lang, **where}], [*rows, lang_row], tmp_path, where)
+    table = [line for line in (tmp_path / "finetune_benchmark.md").read_text().splitlines() if line.startswith("| Penguin")]
+    assert [line.split(" | ")[1] for line in table] == ["BC (start)", "ppo-ft-gold", "ppo-ft-gold", "BC (start)", "grpo-ft-lang"]
+    assert "| yes | 97%: met |" in table[1] and "| NO | 97%: met |" in table[2]
+    assert "| yes | 95%: not met |" in table[4]  # 92% greedy: above its start, short of the aim
+
+    # Redoing Lang keeps Gold's rows, with the machine and date of the report they came from.
+    kept_bc, kept = finetune_benchmark.kept_rows(tmp_path / "finetune_benchmark.json", {"Penguin-Lang-v0"})
+    assert [b["env_id"] for b in kept_bc] == ["Penguin-Gold-v0"]
+    assert [(r["name"], r["seed"], r["machine"]) for r in kept] == [("ppo-ft-gold", 0, "box a"), ("ppo-ft-gold", 1, "box a")]
+
+
+def test_fine_tuning_benchmark_rejects_a_bad_checkpoint_pair(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="ENV=PATH"):
+        finetune_benchmark.parse_checkpoints(["final.pt"])
+    with pytest.raises(SystemExit, match="no checkpoint file"):
+        finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={tmp_path / 'missing.pt'}"])
+    (tmp_path / "final.pt").write_bytes(b"x")
+    assert finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={tmp_path / 'final.pt'}"]) == {
+        "Penguin-Gold-v0": tmp_path / "final.pt"}

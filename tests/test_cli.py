@@ -16,7 +16,7 @@ import pytest
 import agents
 import penguin_env  # noqa: F401  (registers the ids)
 from algorithms import registry
-from experiments import dqn_benchmark, rl_benchmark, video
+from experiments import dqn_benchmark, finetune_benchmark, rl_benchmark, video
 from experiments.cli import main
 from experiments.commands import train
 from experiments.commands.evaluate import wilson_interval
@@ -127,6 +127,15 @@ def test_plain_command_reproduces_each_rl_benchmark_run() -> None:
         plain = train.resolve(["--algo", algo, "--env", env, "--budget", f"{minutes:g}m", *named])
         benchmarked = train.resolve(["--algo", algo, *flags, *named])
         assert dataclasses.asdict(plain) == dataclasses.asdict(benchmarked), name
+
+
+def test_readme_quotes_each_fine_tuning_benchmark_command() -> None:
+    """The README's fine-tuning commands are the ones :mod:`experiments.finetune_benchmark` runs."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = {" ".join(line.split()) for line in readme.replace("\\\n", " ").splitlines()}
+    for algo, flags in finetune_benchmark.FINE_TUNES.values():
+        quoted = " ".join(["penguin train --algo", algo, "--env Penguin-Gold-v0 --init-from BC.pt", *flags])
+        assert quoted in commands, quoted
 
 
 def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
