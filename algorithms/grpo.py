@@ -31,22 +31,26 @@ actions pay on average but not where the gold is; seen from the penguin (``view=
 
 from __future__ import annotations
 
-import copy
 import pickle
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-import agents
 from algorithms.advantages import group_advantages
 from algorithms.common import Callback, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
-from algorithms.onpolicy import Every, OnPolicyConfig, RadiusCurriculum, bc_aux_loss
+from algorithms.onpolicy import (
+    Every,
+    OnPolicyConfig,
+    RadiusCurriculum,
+    bc_aux_loss,
+    make_reference,
+    reference_kl,
+)
 from algorithms.progress import Progress
 from fake_traces import solver
 
@@ -68,11 +72,6 @@ class GRPOConfig(OnPolicyConfig):
     minibatch_size: int = 512
     """Steps per minibatch (an iteration's step count varies with its episodes' lengths, so
     minibatches have a fixed size, not a fixed number; this also bounds the update's memory)."""
-    kl_coef: float = 0.0
-    """Weight of the KL penalty to the frozen reference policy (0: none; DeepSeekMath used 0.04)."""
-    reference: str | None = None
-    """Checkpoint of the reference policy for the KL term; None uses the starting policy
-    (``init_from``'s weights, or the initial weights)."""
     gamma: float = 0.99
     """Discount of the episode score ``sum_t gamma^t r_t`` that ranks a group's episodes. With
     1.0 (undiscounted) every success scores the same, so a group that always succeeds teaches
@@ -92,23 +91,13 @@ class GRPOConfig(OnPolicyConfig):
         for name in ("num_groups", "num_epochs", "minibatch_size"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.baseline in ("mean", "rloo"), f"baseline must be 'mean' or 'rloo', got {self.baseline!r}")
-        for name in ("kl_coef", "max_episode_steps"):
-            need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        need(self.max_episode_steps >= 0, f"max_episode_steps must be >= 0, got {self.max_episode_steps!r}")
         need(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], got {self.gamma!r}")
         need(self.weighting in ("episode", "step"), f"weighting must be 'episode' or 'step', got {self.weighting!r}")
-        if self.reference is not None and not Path(self.reference).is_file():
-            raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
 
     @property
     def num_envs(self) -> int:
         return self.num_groups * self.group_size
-
-
-def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-sample k3 estimate of KL(pi || pi_ref) from the log-probabilities of sampled actions:
-    ``r - log r - 1`` with ``r = pi_ref / pi`` (non-negative, zero when the two agree)."""
-    log_r = ref_logp - logp
-    return log_r.exp() - log_r - 1.0
 
 
 def grpo_loss(
@@ -144,14 +133,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     G, N = cfg.group_size, cfg.num_envs
     recent_successes: list[float] = []
 
-    reference = None
-    if cfg.kl_coef > 0:
-        if cfg.reference is not None:
-            reference = agents.load(cfg.reference, device)
-        else:
-            reference = copy.deepcopy(policy).eval()
-        for p in reference.parameters():
-            p.requires_grad_(False)
+    reference = make_reference(cfg, policy, device)
 
     iteration, env_steps = 0, 0
     saved = session.resume_state()
@@ -287,10 +269,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                             entropies.append(entropy.item())
                             clip_fracs.append(float(((ratio - 1).abs() > cfg.clip_coef).float().mean()))
                             if reference is not None:
-                                with torch.no_grad():
-                                    ref_logits = reference(batch, heads=("logits",))["logits"][use]
-                                ref_logp = torch.log_softmax(ref_logits, dim=-1).gather(1, mb_action[use][:, None]).squeeze(1)
-                                kl = k3_kl(new_logp[use], ref_logp).mean()
+                                used = {k: v[use] for k, v in batch.items()}
+                                kl = reference_kl(reference, used, mb_action[use], new_logp[use])
                                 loss = loss + cfg.kl_coef * kl
                                 kls.append(kl.item())
                         bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device)) if b_labels is not None else None

@@ -1,14 +1,18 @@
 """What PPO and pseudo-GRPO share: budget and guidance fields, the radius curriculum, the
-behaviour-cloning auxiliary loss, and the schedule of evaluations and checkpoints."""
+behaviour-cloning auxiliary loss, the KL penalty to a reference policy, and the schedule of
+evaluations and checkpoints."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+import agents
 from algorithms.common import TrainerConfig, need
 
 
@@ -35,6 +39,13 @@ class OnPolicyConfig(TrainerConfig):
     states the policy visits (0: learning from reward alone)."""
     bc_decay: float = 0.5
     """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
+    kl_coef: float = 0.0
+    """Weight of a KL penalty (k3 estimator, on the sampled actions) to a frozen reference
+    policy (0: none; DeepSeekMath's GRPO used 0.04). When fine-tuning a good policy it keeps the
+    updates from drifting where the reward does not tell actions apart."""
+    reference: str | None = None
+    """Checkpoint of the reference policy for the KL term; None uses the starting policy
+    (``init_from``'s weights, or the initial weights)."""
     curriculum: bool = False
     """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
     radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
@@ -56,10 +67,12 @@ class OnPolicyConfig(TrainerConfig):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
         need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
-        for name in ("clip_coef", "ent_coef", "bc_coef"):
+        for name in ("clip_coef", "ent_coef", "bc_coef", "kl_coef"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("bc_decay", "curriculum_threshold"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.reference is not None and not Path(self.reference).is_file():
+            raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
         need(
             not self.curriculum or self.env_id == "Penguin-Bare-v0",
             f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
@@ -70,6 +83,35 @@ class OnPolicyConfig(TrainerConfig):
         lr = self.learning_rate * (1.0 - progress if self.anneal_lr else 1.0)
         bc = self.bc_coef * max(0.0, 1.0 - progress / self.bc_decay) if self.bc_decay > 0 else 0.0
         return lr, bc
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-sample k3 estimate of KL(pi || pi_ref) from the log-probabilities of sampled actions:
+    ``r - log r - 1`` with ``r = pi_ref / pi`` (non-negative, zero when the two agree)."""
+    log_r = ref_logp - logp
+    return log_r.exp() - log_r - 1.0
+
+
+def make_reference(cfg: OnPolicyConfig, policy: torch.nn.Module, device: torch.device) -> torch.nn.Module | None:
+    """The frozen reference policy of the KL term (None when ``kl_coef`` is 0): ``cfg.reference``
+    loaded, or a copy of ``policy`` as it starts. A resumed run restores the copy's weights from
+    its checkpoint (see :func:`reference_state`)."""
+    if cfg.kl_coef <= 0:
+        return None
+    reference = agents.load(cfg.reference, device) if cfg.reference is not None else copy.deepcopy(policy)
+    reference.eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+def reference_kl(
+    reference: torch.nn.Module, obs: dict[str, torch.Tensor], actions: torch.Tensor, logp: torch.Tensor
+) -> torch.Tensor:
+    """Mean k3 KL to ``reference`` over a minibatch: ``logp`` are the trained policy's
+    log-probabilities of ``actions`` in ``obs``."""
+    with torch.no_grad():
+        ref_logp_all = torch.log_softmax(reference(obs, heads=("logits",))["logits"], dim=-1)
+    return k3_kl(logp, ref_logp_all.gather(1, actions[:, None]).squeeze(1)).mean()
 
 
 class RadiusCurriculum:

@@ -10,7 +10,8 @@ The loop, top to bottom (one iteration = one rollout + one update):
    are left out;
 3. update: ``num_epochs`` passes of shuffled minibatches: clipped surrogate, value loss
    (optionally clipped), entropy bonus, optional behaviour-cloning auxiliary loss on the
-   solver's labels with a coefficient decaying to 0; per-minibatch advantage normalisation;
+   solver's labels with a coefficient decaying to 0, optional KL penalty to a frozen reference
+   policy (e.g. the behaviour-cloned one being fine-tuned); per-minibatch advantage normalisation;
    global grad-norm clip; Adam (eps 1e-5); linear learning-rate annealing; optional
    target-KL early stop;
 4. all along: stable-baselines3's TensorBoard names, held-out evaluation (greedy and sampled),
@@ -39,7 +40,14 @@ from algorithms.common import (
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats
-from algorithms.onpolicy import Every, OnPolicyConfig, RadiusCurriculum, bc_aux_loss
+from algorithms.onpolicy import (
+    Every,
+    OnPolicyConfig,
+    RadiusCurriculum,
+    bc_aux_loss,
+    make_reference,
+    reference_kl,
+)
 from algorithms.progress import Progress
 from fake_traces import solver
 
@@ -127,6 +135,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     session = TrainingRun(cfg, "ppo")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
     optimizer = make_adam(policy.parameters(), cfg.learning_rate)
+    reference = make_reference(cfg, policy, device)  # before a resume loads its later weights
     curriculum = RadiusCurriculum(cfg)
     num_updates = -(-cfg.total_env_steps // cfg.rollout_size)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -144,6 +153,8 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
         obs = {k: v.numpy() for k, v in saved["obs"].items()}
         resetting = saved["resetting"].numpy()
         recent_successes = list(saved["recent_successes"])
+        if reference is not None and cfg.reference is None:
+            reference.load_state_dict(saved["reference"])  # the start, even if init_from has changed
     else:
         envs = make_vec_env(cfg.env_id, cfg.num_envs, curriculum.env_kwargs(cfg.train_env_kwargs()))
         obs, _ = envs.reset(seed=cfg.seed)
@@ -152,7 +163,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     session.write_config()
 
     def resume_state() -> dict[str, Any]:
-        return {
+        state = {
             "optimizer": optimizer.state_dict(),
             "update": update,
             "env_steps": env_steps,
@@ -166,6 +177,9 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             "resetting": torch.from_numpy(resetting.copy()),
             "recent_successes": [float(x) for x in recent_successes],
         }
+        if reference is not None and cfg.reference is None:
+            state["reference"] = reference.state_dict()
+        return state
 
     # Rollout storage, allocated once.
     T, N = cfg.num_steps, cfg.num_envs
@@ -236,6 +250,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             b_labels = torch.from_numpy(labels.reshape(T * N, 5))
             minibatch = max(1, len(flat_valid) // cfg.num_minibatches)
             clip_fracs, kls, pg_losses, v_losses, entropies, bc_losses = [], [], [], [], [], []
+            ref_kls: list[float] = []
             stop_early = False
             warming_up = update < cfg.value_warmup
             for _epoch in range(cfg.num_epochs):
@@ -276,6 +291,10 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
                     if bc_loss is not None:
                         loss = loss + bc_coef * bc_loss
                         bc_losses.append(bc_loss.item())
+                    if reference is not None:
+                        ref_kl = reference_kl(reference, mb_obs, mb_actions, new_logp)
+                        loss = loss + cfg.kl_coef * ref_kl
+                        ref_kls.append(ref_kl.item())
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
@@ -320,6 +339,8 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             })
             if bc_losses:
                 logger.record("train/bc_loss", float(np.mean(bc_losses)))
+            if ref_kls:
+                logger.record("train/kl_ref", float(np.mean(ref_kls)))
             if curriculum.radius is not None:
                 logger.record("curriculum/radius", curriculum.radius)
             logger.dump(env_steps)

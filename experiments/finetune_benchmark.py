@@ -32,6 +32,9 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     # A KL penalty to the starting policy keeps the group signal from undoing what BC learned.
     "grpo-ft": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
                          "--bc-coef", "0.3", "--budget", "8m", "--total-env-steps", "1500000"]),
+    # PPO with pseudo-GRPO's anchoring: its learning rate and KL penalty to the starting policy.
+    "ppo-ft-kl": ("ppo", ["--value-warmup", "20", "--learning-rate", "1e-4", "--ent-coef", "0.003",
+                          "--kl-coef", "0.04", "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
@@ -51,15 +54,19 @@ def parse_checkpoints(pairs: list[str]) -> dict[str, Path]:
     return out
 
 
-def kept_rows(report: Path, redone: set[str]) -> tuple[list[dict], list[dict]]:
-    """The BC and fine-tuning rows of an earlier report (``--merge``) for envs not in ``redone``,
-    each with the machine and date it was measured on (from the report's header where it lacks them)."""
+def entry_of(row: dict[str, Any]) -> str:
+    """The :data:`FINE_TUNES` entry a report row ran (``ppo-ft`` for ``ppo-ft-gold``)."""
+    return row.get("entry") or row["name"].rsplit("-", 1)[0]
+
+
+def kept_rows(report: Path) -> tuple[list[dict], list[dict]]:
+    """The BC and fine-tuning rows of an earlier report (``--merge``), each with the machine and
+    date it was measured on (from the report's header where it lacks them)."""
     if not report.exists():
         return [], []
     saved = json.loads(report.read_text())
     meta = {k: saved.get("meta", {}).get(k, "unknown") for k in ("machine", "date")}
-    return ([{**meta, **b} for b in saved["bc"] if b["env_id"] not in redone],
-            [{**meta, **r} for r in saved["results"] if r["env_id"] not in redone])
+    return [{**meta, **b} for b in saved["bc"]], [{**meta, **r} for r in saved["results"]]
 
 
 def above_bc(row: dict[str, Any], bc: dict[str, Any]) -> bool:
@@ -92,7 +99,7 @@ def fine_tune(name: str, env_id: str, seed: int, checkpoint: Path, bc: dict, run
         full_name, algo, ["--env", env_id, "--init-from", str(checkpoint), *flags], seed, runs_dir, extra)
     row = result_row(full_name, algo, seed, command, run, None, 0.0)
     row.update(
-        env_id=env_id, bc_success=bc["greedy_success"], bc_spl=bc["greedy_spl"], aim=AIMS[env_id],
+        entry=name, env_id=env_id, bc_success=bc["greedy_success"], bc_spl=bc["greedy_spl"], aim=AIMS[env_id],
         met=above_bc(row, bc),
     )
     return row
@@ -164,16 +171,26 @@ def main(argv: list[str] | None = None) -> None:
                         help="start from this BC checkpoint instead of training one")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
-    parser.add_argument("--merge", action="store_true", help="keep the other envs' rows of an existing report")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep an existing report's rows that this run does not redo (with --bc-checkpoint, "
+                             "an env's BC row and other runs too; a BC trained afresh replaces its env's rows)")
     args, extra = parser.parse_known_args(argv)
     given = parse_checkpoints(args.bc_checkpoint)
     meta = measured_on()
-    bcs, rows = kept_rows(args.out / "finetune_benchmark.json", set(args.envs)) if args.merge else ([], [])
+    bcs, rows = kept_rows(args.out / "finetune_benchmark.json") if args.merge else ([], [])
+    redone = {(e, n, s) for e in args.envs for n in args.only for s in args.seeds}
+    rows = [r for r in rows if (r["env_id"], entry_of(r), r["seed"]) not in redone]
     for env_id in args.envs:
-        bc, checkpoint = bc_baseline(env_id, args.runs_dir, given.get(env_id), extra)
-        bc.pop("curve", None)
-        bc.update(measured_on())
-        bcs.append(bc)
+        old_bc = next((b for b in bcs if b["env_id"] == env_id), None)
+        if env_id in given and old_bc is not None:
+            bc, checkpoint = old_bc, given[env_id]  # the same start: its row (wall time, memory) stays
+        else:
+            bc, checkpoint = bc_baseline(env_id, args.runs_dir, given.get(env_id), extra)
+            bc.pop("curve", None)
+            bc.update(measured_on())
+            bcs = [b for b in bcs if b["env_id"] != env_id] + [bc]
+            if env_id not in given:  # a new BC policy: earlier fine-tunings started from another
+                rows = [r for r in rows if r["env_id"] != env_id]
         print(f"{env_id} BC: greedy {bc['greedy_success']:.1%} (SPL {bc['greedy_spl']:.3f})", flush=True)
         for name in args.only:
             for seed in args.seeds:

@@ -102,10 +102,12 @@ def test_fine_tuning_report_judges_each_run_against_its_bc_start(tmp_path) -> No
     assert "| yes | 97%: met |" in table[1] and "| NO | 97%: met |" in table[2]
     assert "| yes | 95%: not met |" in table[4]  # 92% greedy: above its start, short of the aim
 
-    # Redoing Lang keeps Gold's rows, with the machine and date of the report they came from.
-    kept_bc, kept = finetune_benchmark.kept_rows(tmp_path / "finetune_benchmark.json", {"Penguin-Lang-v0"})
-    assert [b["env_id"] for b in kept_bc] == ["Penguin-Gold-v0"]
-    assert [(r["name"], r["seed"], r["machine"]) for r in kept] == [("ppo-ft-gold", 0, "box a"), ("ppo-ft-gold", 1, "box a")]
+    # A merge reads every row back with the machine and date of the report it came from.
+    kept_bc, kept = finetune_benchmark.kept_rows(tmp_path / "finetune_benchmark.json")
+    assert [b["env_id"] for b in kept_bc] == ["Penguin-Gold-v0", "Penguin-Lang-v0"]
+    assert [(r["name"], r["seed"], r["machine"]) for r in kept] == [
+        ("ppo-ft-gold", 0, "box a"), ("ppo-ft-gold", 1, "box a"), ("grpo-ft-lang", 0, "box a")]
+    assert [finetune_benchmark.entry_of(r) for r in kept] == ["ppo-ft", "ppo-ft", "grpo-ft"]
 
 
 def test_fine_tuning_benchmark_rejects_a_bad_checkpoint_pair(tmp_path) -> None:

@@ -12,7 +12,8 @@ import torch
 
 from algorithms import registry
 from algorithms.evaluation import evaluate
-from algorithms.grpo import GRPOConfig, grpo_loss, k3_kl
+from algorithms.grpo import GRPOConfig, grpo_loss
+from algorithms.onpolicy import k3_kl
 from algorithms.ppo import PPOConfig
 from tests.small_policy import tiny_run as common
 
@@ -54,7 +55,9 @@ def test_resume_after_interrupt_gives_the_same_weights(tmp_path, algo) -> None:
         if algo == "ppo"
         else dict(total_env_steps=1_200, group_size=2, num_groups=4, max_episode_steps=12)
     )
-    base = {**common(tmp_path, "whole"), "final_eval_episodes": 4, **extra}
+    # With a KL penalty to the starting policy: the resumed run must stay anchored to the run's
+    # start, not to the weights it resumes from.
+    base = {**common(tmp_path, "whole"), "final_eval_episodes": 4, "kl_coef": 0.5, **extra}
     whole = registry.train(registry.make_config(algo, **base))
 
     def ctrl_c_at_3(update: int) -> None:
@@ -68,6 +71,37 @@ def test_resume_after_interrupt_gives_the_same_weights(tmp_path, algo) -> None:
     assert resumed.steps == whole.steps and resumed.env_steps == whole.env_steps
     for (name, a), b in zip(whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_reference_kl_is_zero_for_the_starting_policy_and_grows_as_it_moves(tmp_path) -> None:
+    from algorithms.common import TrainingRun
+    from algorithms.onpolicy import make_reference, reference_kl
+
+    cfg = registry.make_config("ppo", **common(tmp_path, "kl"), kl_coef=0.1)
+    session = TrainingRun(cfg, "ppo")
+    policy = session.policy
+    reference = make_reference(cfg, policy, session.device)
+    assert reference is not None and not any(p.requires_grad for p in reference.parameters())
+    assert make_reference(registry.make_config("ppo", **common(tmp_path, "nokl")), policy, session.device) is None
+    from algorithms.envs import make_vec_env
+
+    envs = make_vec_env(cfg.env_id, 16, cfg.train_env_kwargs())
+    obs = {k: torch.from_numpy(v).to(session.device) for k, v in envs.reset(seed=0)[0].items()}
+    envs.close()
+    actions = torch.randint(0, 5, (16,), generator=torch.Generator().manual_seed(0))
+
+    def kl() -> float:
+        logp = torch.log_softmax(policy(obs, heads=("logits",))["logits"], dim=-1).gather(1, actions[:, None]).squeeze(1)
+        return float(reference_kl(reference, obs, actions, logp).detach())
+
+    assert kl() == 0.0
+    with torch.no_grad():
+        policy.policy_head.weight.add_(0.05 * torch.randn_like(policy.policy_head.weight))
+    assert kl() > 0.0
+    with torch.no_grad():  # the reference is a copy: moving the policy did not move it
+        ref = torch.log_softmax(reference(obs, heads=("logits",))["logits"], dim=-1)
+        new = torch.log_softmax(policy(obs, heads=("logits",))["logits"], dim=-1)
+    assert not torch.allclose(ref, new)
 
 
 def test_bc_checkpoint_warm_starts_ppo_and_grpo_with_the_same_first_evaluation(tmp_path) -> None:
