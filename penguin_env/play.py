@@ -357,24 +357,33 @@ def env_kwargs_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def play(open_session: Callable[[], PlaySession], prog: str, max_frames: int | None = None) -> int:
+    """Open a window with ``open_session``, play until it closes (or ``max_frames``) and clean
+    up; the exit code: 0, or 1 with a one-line error on stderr when there is no display."""
+    try:
+        session = open_session()
+    except NoDisplayError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    try:
+        session.run(max_frames=max_frames)
+    finally:
+        session.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m penguin_env.play``."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        session = PlaySession(
-            args.env, seed=args.seed, env_kwargs=env_kwargs_from_args(args), fps=args.fps
-        )
-    except (ValueError, TypeError) as err:
-        parser.error(str(err))
-    except NoDisplayError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 1
-    try:
-        session.run(max_frames=args.max_frames)
-    finally:
-        session.close()
-    return 0
+
+    def open_session() -> PlaySession:
+        try:
+            return PlaySession(args.env, seed=args.seed, env_kwargs=env_kwargs_from_args(args), fps=args.fps)
+        except (ValueError, TypeError) as err:
+            parser.error(str(err))
+
+    return play(open_session, parser.prog, args.max_frames)
 
 
 if __name__ == "__main__":

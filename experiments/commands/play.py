@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(build_parser(), argv)
     if args is None:
         return 0
-    from penguin_env.play import NoDisplayError, PlaySession, env_kwargs_from_args
+    from penguin_env.play import PlaySession, env_kwargs_from_args, play
 
     if args.speed < 0:
         raise UsageError(f"--speed must be >= 0, got {args.speed}")
@@ -75,21 +75,16 @@ def main(argv: list[str]) -> int:
         kwargs = loaded.env_kwargs
     elif args.sample:
         raise UsageError("--sample needs --agent CKPT")
-    try:
-        session = PlaySession(
-            env_id, seed=args.seed, env_kwargs=kwargs, fps=args.fps, agent=agent,
-            agent_name=f"{name} ({'sampled' if args.sample else 'greedy'})", agent_speed=args.speed,
-        )  # fmt: skip
-    except (ValueError, TypeError) as err:
-        raise UsageError(str(err)) from None
-    except NoDisplayError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
-    try:
-        session.run(max_frames=args.max_frames)
-    finally:
-        session.close()
-    return 0
+    def open_session() -> PlaySession:
+        try:
+            return PlaySession(
+                env_id, seed=args.seed, env_kwargs=kwargs, fps=args.fps, agent=agent,
+                agent_name=f"{name} ({'sampled' if args.sample else 'greedy'})", agent_speed=args.speed,
+            )  # fmt: skip
+        except (ValueError, TypeError) as err:
+            raise UsageError(str(err)) from None
+
+    return play(open_session, PROG, args.max_frames)
 
 
 if __name__ == "__main__":
