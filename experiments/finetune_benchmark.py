@@ -50,6 +50,10 @@ def parse_checkpoints(pairs: list[str]) -> dict[str, Path]:
             raise SystemExit(f"--bc-checkpoint wants ENV=PATH with ENV one of {list(AIMS)}, got {pair!r}")
         if not Path(path).is_file():
             raise SystemExit(f"--bc-checkpoint: no checkpoint file at {path}")
+        # Its BC row is read from the run it came from: <run>/checkpoints/NAME.pt beside <run>/eval.csv.
+        if not (Path(path).parent.parent / "eval.csv").is_file():
+            raise SystemExit(f"--bc-checkpoint: {path} is not in a run directory with an eval.csv "
+                             "(give a run's checkpoints/final.pt)")
         out[env_id] = Path(path)
     return out
 
@@ -83,7 +87,10 @@ def bc_baseline(env_id: str, runs_dir: Path, given: Path | None, extra: list[str
     from algorithms.run_dir import RunDir
 
     run_root = given.parent.parent  # <run>/checkpoints/final.pt
-    last = RunDir(run_root.parent, run_root.name).read_eval()[-1]
+    evaluations = RunDir(run_root.parent, run_root.name).read_eval()
+    if not evaluations:
+        raise SystemExit(f"--bc-checkpoint: {run_root / 'eval.csv'} holds no evaluation; let that BC run finish")
+    last = evaluations[-1]
     row = {"env_id": env_id, "seed": 0, "command": f"(given) {given}", "wall_time_s": None, "peak_rss_gb": None,
            "greedy_success": float(last["success_rate"]), "greedy_spl": float(last["spl"]),
            "sampled_success": float(last["sampled_success_rate"]), "sampled_spl": float(last["sampled_spl"])}

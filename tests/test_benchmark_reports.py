@@ -115,6 +115,12 @@ def test_fine_tuning_benchmark_rejects_a_bad_checkpoint_pair(tmp_path) -> None:
         finetune_benchmark.parse_checkpoints(["final.pt"])
     with pytest.raises(SystemExit, match="no checkpoint file"):
         finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={tmp_path / 'missing.pt'}"])
-    (tmp_path / "final.pt").write_bytes(b"x")
-    assert finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={tmp_path / 'final.pt'}"]) == {
-        "Penguin-Gold-v0": tmp_path / "final.pt"}
+    checkpoint = tmp_path / "bc" / "checkpoints" / "final.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"x")
+    with pytest.raises(SystemExit, match="not in a run directory with an eval.csv"):
+        finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={checkpoint}"])
+    (tmp_path / "bc" / "eval.csv").write_text("step,success_rate\n")
+    assert finetune_benchmark.parse_checkpoints([f"Penguin-Gold-v0={checkpoint}"]) == {"Penguin-Gold-v0": checkpoint}
+    with pytest.raises(SystemExit, match="holds no evaluation"):  # a BC run that never evaluated
+        finetune_benchmark.bc_baseline("Penguin-Gold-v0", tmp_path, checkpoint, [])
