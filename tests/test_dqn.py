@@ -14,7 +14,14 @@ import agents
 from agents.network import Q_SAMPLING_EPSILON
 from algorithms import registry
 from algorithms.common import TrainingRun
-from algorithms.dqn import DQNConfig, double_dqn_targets, margin_loss, train
+from algorithms.dqn import (
+    DQNConfig,
+    advantage_learning_targets,
+    double_dqn_targets,
+    margin_loss,
+    td_targets,
+    train,
+)
 from algorithms.envs import make_vec_env
 from algorithms.evaluation import evaluate
 from tests.small_policy import EASY_ENV, small_policy, tiny_run
@@ -41,6 +48,75 @@ def test_double_dqn_target_is_the_target_networks_value_of_the_online_argmax() -
     assert torch.allclose(y, torch.tensor([1.0 + 0.9 * 20.0, 0.5]))
     # Vanilla DQN (the target network's own max) would give 1 + 0.9 * 30.
     assert not torch.isclose(y[0], torch.tensor(1.0 + 0.9 * 30.0))
+
+
+def test_advantage_learning_lowers_each_target_by_alpha_times_its_actions_gap() -> None:
+    y = torch.tensor([0.8, 0.8, 0.3])
+    q_now = torch.tensor([[1.0, 0.5, 0.2], [1.0, 0.5, 0.2], [-1.0, 2.0, 0.0]])
+    actions = torch.tensor([1, 0, 2])
+    out = advantage_learning_targets(y, q_now, actions, 0.5)
+    # Gaps to the greedy action: 0.5, 0 (the greedy action itself) and 2.
+    assert torch.allclose(out, torch.tensor([0.8 - 0.25, 0.8, 0.3 - 1.0]))
+    assert torch.equal(advantage_learning_targets(y, q_now, actions, 0.0), y)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.9])
+def test_advantage_learning_keeps_greedy_actions_and_widens_gaps_by_one_over_one_minus_alpha(alpha) -> None:
+    # A corridor of 6 cells, gold at the right end (reward 1, terminal); actions LEFT, RIGHT and
+    # STOP (terminal, no reward). Iterate both operators to their fixed points, with the same
+    # table as online and target network, and compare with the optimal Q values.
+    n, gamma = 6, 0.9
+    nxt = {0: lambda s: max(s - 1, 0), 1: lambda s: s + 1}
+
+    def backup(q: torch.Tensor, al: float) -> torch.Tensor:
+        returns, discounts, next_q = [], [], []
+        for s in range(n):
+            for a in range(3):
+                ends = a == 2 or (a == 1 and s == n - 1)
+                returns.append(1.0 if a == 1 and s == n - 1 else 0.0)
+                discounts.append(0.0 if ends else gamma)
+                next_q.append(q[0] if ends else q[nxt[a](s)])
+        next_q = torch.stack(next_q)
+        y = double_dqn_targets(next_q, next_q, torch.tensor(returns), torch.tensor(discounts))
+        y = advantage_learning_targets(y, q.repeat_interleave(3, 0), torch.arange(3).repeat(n), al)
+        return y.view(n, 3)
+
+    plain = torch.zeros(n, 3, dtype=torch.float64)
+    wide = torch.zeros(n, 3, dtype=torch.float64)
+    for _ in range(2_000):
+        plain, wide = backup(plain.float(), 0.0).double(), backup(wide.float(), alpha).double()
+    # Optimal values: RIGHT reaches the gold in n - s steps, LEFT costs one step (or a bump at
+    # the wall) before the best path from its cell, STOP is worth 0.
+    v = [gamma ** (n - 1 - s) for s in range(n)]
+    optimal = torch.tensor([[gamma * v[max(s - 1, 0)], v[s], 0.0] for s in range(n)], dtype=torch.float64)
+    assert torch.allclose(plain, optimal, atol=1e-5)
+    assert torch.equal(wide.argmax(1), plain.argmax(1))
+    assert torch.allclose(wide.max(1).values, plain.max(1).values, atol=1e-5)
+    gaps_plain = plain.max(1, keepdim=True).values - plain
+    gaps_wide = wide.max(1, keepdim=True).values - wide
+    assert torch.allclose(gaps_wide, gaps_plain / (1 - alpha), atol=1e-4)
+
+
+def test_td_targets_batched_target_pass_matches_separate_passes() -> None:
+    torch.manual_seed(0)
+    envs = make_vec_env("Penguin-Bare-v0", 6, EASY_ENV)
+    obs, _ = envs.reset(seed=3)
+    next_obs, *_ = envs.step(np.full(6, 1))
+    online = agents.MultimodalPolicy(envs.single_observation_space, envs.single_action_space, small_policy())
+    target = agents.MultimodalPolicy(envs.single_observation_space, envs.single_action_space, small_policy())
+    envs.close()
+    tensors = lambda o: {k: torch.as_tensor(np.array(v)) for k, v in o.items()}  # noqa: E731
+    batch = {"obs": tensors(obs), "next_obs": tensors(next_obs), "actions": torch.tensor([0, 1, 2, 3, 0, 1]),
+             "returns": torch.linspace(0, 1, 6), "discounts": torch.tensor([0.9, 0.0, 0.9, 0.9, 0.0, 0.9])}
+    with torch.no_grad():
+        q_next_online = online(batch["next_obs"], heads=("q",))["q"]
+        q_next_target = target(batch["next_obs"], heads=("q",))["q"]
+        q_now_target = target(batch["obs"], heads=("q",))["q"]
+    plain = double_dqn_targets(q_next_online, q_next_target, batch["returns"], batch["discounts"])
+    assert torch.allclose(td_targets(online, target, batch, 0.0), plain, atol=1e-6)
+    wide = advantage_learning_targets(plain, q_now_target, batch["actions"], 0.7)
+    assert torch.allclose(td_targets(online, target, batch, 0.7), wide, atol=1e-5)
+    assert not torch.allclose(wide, plain)
 
 
 def test_margin_loss_is_zero_once_optimal_actions_lead_by_the_margin() -> None:
@@ -141,7 +217,8 @@ def test_dqn_beats_random_on_bare_radius_one_and_trains_only_encoder_and_q_head(
 
 def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
     base = common(tmp_path, "whole", total_env_steps=1_600, learning_starts=200, final_eval_episodes=4,
-                  save_buffer=True, target_update_interval=20, n_step=3, bc_coef=0.5, prioritized=True)
+                  save_buffer=True, target_update_interval=20, n_step=3, bc_coef=0.5, prioritized=True,
+                  advantage_learning=0.5)
     whole = train(DQNConfig(**base))
 
     def ctrl_c_at_90(iteration: int) -> None:
@@ -165,6 +242,7 @@ def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
         ({"exploration_final_eps": 1.5}, r"exploration_final_eps must be in \[0, 1\]"),
         ({"exploration_initial_eps": -0.1}, r"exploration_initial_eps must be in \[0, 1\]"),
         ({"tau": 0.0}, r"tau must be in \(0, 1\]"),
+        ({"advantage_learning": 1.0}, r"advantage_learning must be in \[0, 1\)"),
         ({"learning_starts": 10**9}, "learning_starts .* must be <= buffer_size"),
         ({"total_env_steps": 0}, "total_env_steps must be >= 1"),
         ({"augment": "maybe"}, "augment must be 'auto', 'on' or 'off'"),
