@@ -35,6 +35,10 @@ Choices that made it learn on ``Penguin-Bare-v0`` (measured, 2 CPU cores):
   (2.5e-4) and prioritized replay (reward transitions are ~0.2% of the data) together keep
   ~85% active (not separated: one run with all four).
 - ``gamma=0.95``: see :attr:`DQNConfig.gamma`.
+- Advantage learning (:attr:`DQNConfig.advantage_learning`, in the Bare preset): the greedy
+  policy's remaining failures were loops far from the gold, where the best action leads the
+  next by only ``gamma**d * (1 - gamma)``; widening that gap tenfold took the three seeds from
+  85-88% to 90.6-97.0% greedy success in 20 minutes.
 - Exploration over the first 10% of the budget: in collect tasks STOP ends the episode, so
   while epsilon is large episodes last ~5 steps; the greedy policy must take over early.
 """
@@ -270,7 +274,9 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
     # after 0.8M env steps, against 46-74% after 1.0M without it). A budget a 20-minute run can
     # nearly play on 2 cores (~1.1-1.9k env steps/s) ends epsilon's decay after 150k steps and
     # the importance-weight annealing near the time limit.
-    "Penguin-Bare-v0": {"curriculum": True, "total_env_steps": 1_500_000},
+    # Advantage learning widens the small action gaps far from the gold, where the greedy
+    # policy's failures were loops (seeds 0-2 in 20 minutes: 85-88% greedy without it).
+    "Penguin-Bare-v0": {"curriculum": True, "total_env_steps": 1_500_000, "advantage_learning": 0.9},
 }
 
 

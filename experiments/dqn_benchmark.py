@@ -76,9 +76,6 @@ def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
         # The same task seen from the penguin (``view="ego"``), as the RL benchmark's grpo-bare-ego.
         "dqn-bare-ego": ("dqn", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego",
                                  "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
-        # Advantage learning (a wider action gap) against the greedy loops far from the gold.
-        "dqn-bare-al": ("dqn", ["--env-id", "Penguin-Bare-v0", "--advantage-learning", "0.9",
-                                "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
         "dqn-gold": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
                              *flags(gold_preset)], 0.80, GOLD_MINUTES),
     }

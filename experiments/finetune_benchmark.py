@@ -35,6 +35,10 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     # PPO with pseudo-GRPO's anchoring: its learning rate and KL penalty to the starting policy.
     "ppo-ft-kl": ("ppo", ["--value-warmup", "20", "--learning-rate", "1e-4", "--ent-coef", "0.003",
                           "--kl-coef", "0.04", "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
+    # ppo-ft without the entropy bonus: BC's sampled policy already succeeds everywhere on Gold,
+    # and its greedy failures are loops where its action distribution is split.
+    "ppo-ft-noent": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0",
+                             "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)

@@ -115,10 +115,17 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    # One colour per run name and one line style per seed, so more runs than a colour cycle
+    # holds stay apart and a run's seeds read as one family.
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    styles = ["-", "--", ":", "-."]
     for r in rows:
         label = f"{r['name']} s{r['seed']}"
-        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
-        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], marker=".", label=label)
+        look = {"color": colours(names.index(r["name"])), "linestyle": styles[r["seed"] % len(styles)],
+                "marker": ".", "label": label}
+        axes[0].plot([c["env_steps"] for c in r["curve"]], [c["success_rate"] for c in r["curve"]], **look)
+        axes[1].plot([c["wall_time"] / 60 for c in r["curve"]], [c["success_rate"] for c in r["curve"]], **look)
     axes[0].set_xlabel("env steps")
     axes[1].set_xlabel("wall time (minutes)")
     for ax in axes:
