@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from penguin_env.config import make_config
-from penguin_env.core import NUM_HEADINGS, Action
+from penguin_env.core import CORNER_NAMES, NUM_HEADINGS, Action
 from penguin_env.instructions import Tokenizer
 from penguin_env.render import PENGUIN, PENGUIN_ON_GOLD, BatchRenderer
 
@@ -216,6 +216,13 @@ def make_augmenter(env_id: str, env_kwargs: dict[str, Any], augment: str) -> Sym
     if augment == "off" or symmetry_problem(env_id, env_kwargs) is not None:
         return None
     return SymmetryAugment()
+
+
+def corner_word_ids() -> torch.Tensor:
+    """Token ids of the corner words, which word dropout never drops: no other word of a corner
+    instruction names the corner."""
+    vocab = Tokenizer().vocab
+    return torch.tensor(sorted({vocab.index(word) for name in CORNER_NAMES for word in name.split()}))
 
 
 def drop_words(

@@ -27,15 +27,14 @@ import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
 from agents import MultimodalPolicy, PolicyConfig
-from algorithms.augment import check_augment, drop_words, make_augmenter
+from algorithms.augment import check_augment, corner_word_ids, drop_words, make_augmenter
 from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats
 from algorithms.progress import Progress
 from fake_traces import solver
-from penguin_env.core import CORNER_NAMES, Action
-from penguin_env.instructions import Tokenizer
+from penguin_env.core import Action
 
 NUM_ACTIONS = 5
 
@@ -426,11 +425,7 @@ def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     """
     cfg = config
     augmenter = make_augmenter(cfg.env_id, cfg.env_kwargs, cfg.augment)
-    vocab = Tokenizer().vocab
-    # Corner words are never dropped: no other word of a corner instruction names the corner.
-    corner_ids = torch.tensor(
-        sorted({vocab.index(word) for name in CORNER_NAMES for word in name.split()})
-    )
+    corner_ids = corner_word_ids()
     session = TrainingRun(cfg, "bc")
     policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
     data_dir = session.run.path / "data"

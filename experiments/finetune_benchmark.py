@@ -39,6 +39,11 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     # and its greedy failures are loops where its action distribution is split.
     "ppo-ft-noent": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0",
                              "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
+    # ppo-ft acting on instructions with words left out, at BC's Lang rate: the held-out
+    # phrasings recombine training words, and BC learned them that way.
+    "ppo-ft-wd": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
+                          "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "10m",
+                          "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)

@@ -188,3 +188,33 @@ def test_value_warmup_trains_the_value_head_and_nothing_else(tmp_path) -> None:
     # After the warm-up the whole network trains.
     later = registry.train(PPOConfig(**{**fields, "run_name": "later"}, value_warmup=1)).policy.state_dict()
     assert not torch.equal(start["policy_head.weight"].cpu(), later["policy_head.weight"].cpu())
+
+
+def test_word_dropout_shortens_the_instructions_ppo_acts_on_and_trains_on(tmp_path, monkeypatch) -> None:
+    import agents
+
+    seen: dict[bool, list[float]] = {True: [], False: []}  # grad enabled (update) -> words per row
+    forward = agents.MultimodalPolicy.forward
+
+    def spy(self, obs, heads=("logits", "value")):
+        text = torch.as_tensor(np.asarray(obs["text"]))
+        seen[torch.is_grad_enabled()].append(float((text != 0).sum(dim=1).float().mean()))
+        return forward(self, obs, heads)
+
+    monkeypatch.setattr(agents.MultimodalPolicy, "forward", spy)
+    fields = {**common(tmp_path, "lang"), "env_id": "Penguin-Lang-v0", "env_kwargs": {"size": 5},
+              "total_env_steps": 8 * 16, "num_envs": 8, "num_steps": 16, "final_eval_episodes": 2}
+
+    def words(**changes) -> tuple[float, float]:
+        seen[True].clear()
+        seen[False].clear()
+        registry.train(PPOConfig(**{**fields, **changes}))
+        # The rollout's acting passes run without gradients (as does the final evaluation, which
+        # plays whole instructions; it is left out by taking the rollout's first 16 passes).
+        return float(np.mean(seen[False][:16])), float(np.mean(seen[True]))
+
+    plain_acting, plain_update = words(run_name="plain")
+    dropped_acting, dropped_update = words(run_name="dropped", word_dropout=0.5)
+    assert plain_acting > 3 and plain_update > 3  # Lang's instructions have several words
+    assert dropped_acting < 0.8 * plain_acting
+    assert dropped_update < 0.8 * plain_update
