@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from algorithms.advantages import group_advantages
+from algorithms.augment import corner_word_ids, drop_words
 from algorithms.common import Callback, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
 from algorithms.interrupt import GracefulInterrupt
@@ -134,6 +135,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     recent_successes: list[float] = []
 
     reference = make_reference(cfg, policy, device)
+    corner_ids = corner_word_ids()
 
     iteration, env_steps = 0, 0
     saved = session.resume_state()
@@ -192,6 +194,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     if rows.size == 0:
                         break
                     image, text = obs["image"][rows], obs["text"][rows]  # indexing copies: kept as is
+                    if cfg.word_dropout > 0:
+                        text = drop_words(torch.from_numpy(text), cfg.word_dropout, rng, corner_ids).numpy()
                     labels = solver.optimal_action_mask(envs.game.state.take(rows)) if bc_coef > 0 else None
                     logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
                     logp_all = torch.log_softmax(logits, dim=-1)

@@ -46,6 +46,13 @@ class OnPolicyConfig(TrainerConfig):
     reference: str | None = None
     """Checkpoint of the reference policy for the KL term; None uses the starting policy
     (``init_from``'s weights, or the initial weights)."""
+    word_dropout: float = 0.0
+    """Leave out each word of the instruction the policy acts on with this probability, at
+    every step played (corner words are kept; ``algorithms.augment.drop_words``, as behaviour
+    cloning's option). The update trains on the instructions the policy acted on, so the ratio
+    stays on-policy. For fine-tuning a BC policy cloned with word dropout on
+    ``Penguin-Lang-v0``: without it RL trains on whole training phrasings only, and the greedy
+    policy's success on the held-out phrasings fell below BC's. 0: off."""
     curriculum: bool = False
     """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
     radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
@@ -71,6 +78,7 @@ class OnPolicyConfig(TrainerConfig):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("bc_decay", "curriculum_threshold"):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        need(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
         need(

@@ -80,13 +80,6 @@ class PPOConfig(OnPolicyConfig):
     """Stop an update's epochs once the approximate KL exceeds this (0: never)."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
-    word_dropout: float = 0.0
-    """Leave out each word of the instruction the policy acts on with this probability, at
-    every step of the rollout (corner words are kept; ``algorithms.augment.drop_words``, as
-    behaviour cloning's option). The update trains on the instructions the policy acted on, so
-    the ratio stays on-policy. For fine-tuning a BC policy cloned with word dropout on
-    ``Penguin-Lang-v0``: without it RL trains on whole training phrasings only, and the greedy
-    policy's success on the held-out phrasings fell below BC's. 0: off."""
     value_warmup: int = 0
     """Updates at the start that train only the value head, on frozen features, before the
     policy moves (0: none). Meant for a warm start (``init_from``) whose value head is fresh:
@@ -97,7 +90,6 @@ class PPOConfig(OnPolicyConfig):
         super().validate()
         for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
-        need(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
         need(
             (self.num_envs * self.num_steps) % self.num_minibatches == 0,
             f"num_envs * num_steps ({self.num_envs * self.num_steps}) must be divisible by "

@@ -44,6 +44,14 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "ppo-ft-wd": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                           "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "10m",
                           "--total-env-steps", "1500000"]),
+    # grpo-ft acting on instructions with words left out, as ppo-ft-wd.
+    "grpo-ft-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                            "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "8m",
+                            "--total-env-steps", "1500000"]),
+    # ppo-ft with its budget planned over the env steps 10 minutes play, so the learning rate
+    # reaches 0 by the end (ppo-ft stops near 0.9 million of its 1.5 million, the rate at 40%).
+    "ppo-ft-anneal": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
+                              "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "700000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)

@@ -146,6 +146,8 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("grpo", {"group_size": 1}, "group_size must be >= 2"),
         ("grpo", {"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
         ("grpo", {"weighting": "token"}, "weighting must be"),
+        ("grpo", {"word_dropout": 1.0}, r"word_dropout must be in \[0, 1\)"),
+        ("ppo", {"word_dropout": -0.1}, r"word_dropout must be in \[0, 1\)"),
         ("ppo", {"num_envs": 10, "num_steps": 3, "num_minibatches": 4}, "divisible"),
         ("ppo", {"total_env_steps": -5}, "total_env_steps must be >= 1"),
         ("ppo", {"env_id": "Penguin-Nope-v0"}, "unknown env id"),
@@ -190,7 +192,8 @@ def test_value_warmup_trains_the_value_head_and_nothing_else(tmp_path) -> None:
     assert not torch.equal(start["policy_head.weight"].cpu(), later["policy_head.weight"].cpu())
 
 
-def test_word_dropout_shortens_the_instructions_ppo_acts_on_and_trains_on(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("algo", ["ppo", "grpo"])
+def test_word_dropout_shortens_the_instructions_acted_on_and_trained_on(tmp_path, monkeypatch, algo) -> None:
     import agents
 
     seen: dict[bool, list[float]] = {True: [], False: []}  # grad enabled (update) -> words per row
@@ -203,15 +206,20 @@ def test_word_dropout_shortens_the_instructions_ppo_acts_on_and_trains_on(tmp_pa
 
     monkeypatch.setattr(agents.MultimodalPolicy, "forward", spy)
     fields = {**common(tmp_path, "lang"), "env_id": "Penguin-Lang-v0", "env_kwargs": {"size": 5},
-              "total_env_steps": 8 * 16, "num_envs": 8, "num_steps": 16, "final_eval_episodes": 2}
+              "final_eval_episodes": 2}
+    if algo == "ppo":
+        config, fields = PPOConfig, {**fields, "total_env_steps": 8 * 16, "num_envs": 8, "num_steps": 16}
+    else:  # one iteration of 4 groups of 4 episodes, each cut at 8 steps
+        config, fields = GRPOConfig, {**fields, "total_env_steps": 16, "group_size": 4, "num_groups": 4,
+                                      "max_episode_steps": 8, "bc_coef": 0.5}  # every step trained
 
     def words(**changes) -> tuple[float, float]:
         seen[True].clear()
         seen[False].clear()
-        registry.train(PPOConfig(**{**fields, **changes}))
-        # The rollout's acting passes run without gradients (as does the final evaluation, which
-        # plays whole instructions; it is left out by taking the rollout's first 16 passes).
-        return float(np.mean(seen[False][:16])), float(np.mean(seen[True]))
+        registry.train(config(**{**fields, **changes}))
+        # The rollout's acting passes run without gradients, and so does the final evaluation,
+        # which plays whole instructions: the first two passes are the rollout's.
+        return float(np.mean(seen[False][:2])), float(np.mean(seen[True]))
 
     plain_acting, plain_update = words(run_name="plain")
     dropped_acting, dropped_update = words(run_name="dropped", word_dropout=0.5)
