@@ -52,6 +52,11 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     # reaches 0 by the end (ppo-ft stops near 0.9 million of its 1.5 million, the rate at 40%).
     "ppo-ft-anneal": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                               "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "700000"]),
+    # ppo-ft-anneal with the behaviour-cloning loss on the visited states held to the end (a
+    # DAgger-like guide: the solver labels exactly the states the policy's own mistakes reach).
+    "ppo-ft-dagger": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
+                              "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "10m",
+                              "--total-env-steps", "700000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
