@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from algorithms.advantages import group_advantages
 from algorithms.augment import corner_word_ids, drop_words
@@ -86,14 +85,6 @@ class GRPOConfig(OnPolicyConfig):
     on Bare the policy stayed near uniform (training success ~50% at radius 1 after 1M steps)."""
     max_episode_steps: int = 0
     """Cut group episodes after this many steps (0: the env's own ``max_steps``)."""
-    reward_aux_coef: float = 0.0
-    """Weight of an auxiliary loss that trains the network's Q head to predict each step's
-    immediate reward ``r(s, a)`` from the observation (squared error on the action taken;
-    UNREAL's reward prediction, Jaderberg et al. 2016), on the steps of every group. The group
-    advantage gives a whole episode one number, too little for the image encoder to learn
-    where the gold is in the full top-down view; this loss trains it on every step from the
-    same reward. It uses the reward alone (no solver labels), learns no value (one step's
-    reward, never a return) and leaves the advantages group-relative. 0: off."""
 
     def validate(self) -> None:
         super().validate()
@@ -102,7 +93,6 @@ class GRPOConfig(OnPolicyConfig):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.baseline in ("mean", "rloo"), f"baseline must be 'mean' or 'rloo', got {self.baseline!r}")
         need(self.max_episode_steps >= 0, f"max_episode_steps must be >= 0, got {self.max_episode_steps!r}")
-        need(self.reward_aux_coef >= 0, f"reward_aux_coef must be >= 0, got {self.reward_aux_coef!r}")
         need(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], got {self.gamma!r}")
         need(self.weighting in ("episode", "step"), f"weighting must be 'episode' or 'step', got {self.weighting!r}")
 
@@ -196,7 +186,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             episode_score = np.zeros(N)  # discounted return: what ranks the group's episodes
             episode_length = np.zeros(N, dtype=np.int64)
             episode_success = np.zeros(N, dtype=bool)
-            steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]] = []
+            steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
             policy.eval()
             with torch.no_grad():
                 for _ in range(limit):
@@ -211,11 +201,10 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     logp_all = torch.log_softmax(logits, dim=-1)
                     action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
                     logp = logp_all.gather(1, action[:, None]).squeeze(1)
+                    steps.append((rows, image, text, action.numpy(), logp.numpy(), labels))
                     actions = np.zeros(N, dtype=np.int64)
                     actions[rows] = action.numpy()
                     obs, reward, term, trunc, info = envs.step(actions)
-                    steps.append((rows, image, text, action.numpy(), logp.numpy(), labels,
-                                  reward[rows].astype(np.float32)))
                     episode_return[rows] += reward[rows]
                     episode_score[rows] += cfg.gamma ** episode_length[rows] * reward[rows]
                     episode_length[rows] += 1
@@ -240,12 +229,11 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
 
             # -- 4. update ------------------------------------------------------------------------
             u0 = time.perf_counter()
-            pg_losses, kls, entropies, clip_fracs, bc_losses, reward_losses = [], [], [], [], [], []
+            pg_losses, kls, entropies, clip_fracs, bc_losses = [], [], [], [], []
             # Steps of equal-return groups carry no policy gradient; they are trained on only
             # when the behaviour-cloning loss gives them something to learn. Each step's rows are
             # selected before concatenating, so the frames are copied once.
-            every_step = bc_coef > 0 or cfg.reward_aux_coef > 0
-            picks = [np.ones(len(st[0]), bool) if every_step else informative[st[0]] for st in steps]
+            picks = [np.ones(len(st[0]), bool) if bc_coef > 0 else informative[st[0]] for st in steps]
             b_rows = np.concatenate([st[0][pick] for st, pick in zip(steps, picks, strict=True)])
             if b_rows.size:
                 b_image, b_text = _gather(steps, picks, 1), _gather(steps, picks, 2)
@@ -258,7 +246,6 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     (1.0 / lengths if cfg.weighting == "episode" else np.ones(len(b_rows))).astype(np.float32)
                 )
                 b_labels = torch.from_numpy(_gather(steps, picks, 5)) if bc_coef > 0 else None
-                b_reward = torch.from_numpy(_gather(steps, picks, 6))
                 del steps
                 policy.train()
                 total = len(b_action)
@@ -269,8 +256,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                         idx = order[start : start + minibatch]
                         batch = {"image": torch.from_numpy(b_image[idx]).to(device),
                                  "text": torch.from_numpy(b_text[idx]).to(device)}
-                        out = policy(batch, heads=("logits", "q") if cfg.reward_aux_coef > 0 else ("logits",))
-                        logp_all = torch.log_softmax(out["logits"], dim=-1)
+                        logits = policy(batch, heads=("logits",))["logits"]
+                        logp_all = torch.log_softmax(logits, dim=-1)
                         mb_action = b_action[idx].to(device)
                         new_logp = logp_all.gather(1, mb_action[:, None]).squeeze(1)
                         use = b_informative[idx].to(device)
@@ -294,11 +281,6 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                         if bc_loss is not None:
                             loss = loss + bc_coef * bc_loss
                             bc_losses.append(bc_loss.item())
-                        if cfg.reward_aux_coef > 0:
-                            predicted = out["q"].gather(1, mb_action[:, None]).squeeze(1)
-                            reward_loss = F.mse_loss(predicted, b_reward[idx].to(device))
-                            loss = loss + cfg.reward_aux_coef * reward_loss
-                            reward_losses.append(reward_loss.item())
                         if not loss.requires_grad:
                             continue
                         optimizer.zero_grad(set_to_none=True)
@@ -335,8 +317,6 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                 logger.record("train/kl_ref", float(np.mean(kls)))
             if bc_losses:
                 logger.record("train/bc_loss", float(np.mean(bc_losses)))
-            if reward_losses:
-                logger.record("train/reward_loss", float(np.mean(reward_losses)))
             if curriculum.radius is not None:
                 logger.record("curriculum/radius", curriculum.radius)
             logger.dump(env_steps)
