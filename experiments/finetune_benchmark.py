@@ -57,6 +57,11 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "ppo-ft-dagger": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                               "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "10m",
                               "--total-env-steps", "700000"]),
+    # grpo-ft-wd with ppo-ft-dagger's behaviour-cloning loss on the visited states, its budget
+    # planned over the env steps 8 minutes play.
+    "grpo-ft-dagger-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                   "--word-dropout", "0.35", "--bc-coef", "1.0", "--bc-decay", "1.0",
+                                   "--budget", "8m", "--total-env-steps", "1000000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
