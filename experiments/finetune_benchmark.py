@@ -52,11 +52,21 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     # reaches 0 by the end (ppo-ft stops near 0.9 million of its 1.5 million, the rate at 40%).
     "ppo-ft-anneal": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                               "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "700000"]),
+    # grpo-ft-wd given 12 minutes, the time its 1.5 million planned env steps take, so its
+    # learning rate reaches 0 at the end (grpo-ft-wd was still rising when its 8 minutes ran out).
+    "grpo-ft-wd-long": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                 "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "12m",
+                                 "--total-env-steps", "1500000"]),
     # ppo-ft-anneal with the behaviour-cloning loss on the visited states held to the end (a
     # DAgger-like guide: the solver labels exactly the states the policy's own mistakes reach).
     "ppo-ft-dagger": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                               "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "10m",
                               "--total-env-steps", "700000"]),
+    # ppo-ft-dagger with Monte-Carlo advantages (GAE lambda 1): the value head starts untrained,
+    # and G_t - V(s_t) stays unbiased while it learns, as pseudo-GRPO's group returns are.
+    "ppo-ft-dagger-mc": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
+                                 "--gae-lambda", "1.0", "--bc-coef", "1.0", "--bc-decay", "1.0",
+                                 "--budget", "10m", "--total-env-steps", "700000"]),
     # grpo-ft-wd with ppo-ft-dagger's behaviour-cloning loss on the visited states, its budget
     # planned over the env steps 8 minutes play.
     "grpo-ft-dagger-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
