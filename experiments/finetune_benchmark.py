@@ -72,6 +72,25 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "grpo-ft-dagger-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
                                    "--word-dropout", "0.35", "--bc-coef", "1.0", "--bc-decay", "1.0",
                                    "--budget", "8m", "--total-env-steps", "1000000"]),
+    # grpo-ft-wd at ppo-ft-wd's learning rate (3e-4, which lifts PPO above BC on Lang for both
+    # seeds), its budget planned over the env steps 10 minutes play.
+    "grpo-ft-wd-fast": ("grpo", ["--learning-rate", "3e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                 "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "10m",
+                                 "--total-env-steps", "1250000"]),
+    # grpo-ft-wd without the behaviour-cloning loss: the solver's labels belong to the whole
+    # instruction, and the rollout acts on (and the loss trains) instructions with words left out.
+    "grpo-ft-wd-nobc": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                 "--word-dropout", "0.35", "--budget", "8m", "--total-env-steps", "1500000"]),
+    # grpo-ft-wd without the KL penalty to the starting policy (ppo-ft-wd, above BC on Lang for
+    # both seeds, has none): on the held-out phrasings the starting policy's greedy choices are
+    # the ones that fail.
+    "grpo-ft-wd-nokl": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--word-dropout", "0.35",
+                                 "--bc-coef", "0.3", "--budget", "8m", "--total-env-steps", "1500000"]),
+    # ppo-ft-dagger given 20 minutes, its budget planned over the env steps they play: seed 1
+    # stayed level with BC for its 10 minutes while seed 0 rose above it.
+    "ppo-ft-dagger-long": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
+                                   "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "20m",
+                                   "--total-env-steps", "1300000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
