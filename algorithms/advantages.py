@@ -53,7 +53,7 @@ def gae(
 
 
 def group_advantages(
-    returns: np.ndarray, group_size: int, baseline: str = "mean", eps: float = 1e-6
+    returns: np.ndarray, group_size: int, baseline: str = "mean", eps: float = 1e-6, scale: bool = True
 ) -> np.ndarray:
     """Group-relative advantages of episode returns (pseudo-GRPO).
 
@@ -63,8 +63,11 @@ def group_advantages(
     - ``baseline="mean"`` (GRPO): ``(R_i - mean(R_group)) / (std(R_group) + eps)``;
     - ``baseline="rloo"`` (leave-one-out): ``(R_i - mean of the other G - 1 returns) / (std(R_group) + eps)``.
 
-    ``std`` is the population standard deviation. A group whose returns are all equal gets
-    advantage 0 for every episode (it carries no signal about which actions were better).
+    ``std`` is the population standard deviation. With ``scale=False`` the centred returns are
+    not divided by it (Dr. GRPO, Liu et al. 2025): a group whose returns differ a little (every
+    episode succeeds, some a step sooner) then weighs less than one where some episodes fail,
+    instead of the same. A group whose returns are all equal gets advantage 0 for every episode
+    (it carries no signal about which actions were better).
     """
     returns = np.asarray(returns, dtype=np.float64)
     if group_size < 2:
@@ -82,5 +85,5 @@ def group_advantages(
         others = (grouped.sum(axis=1, keepdims=True) - grouped) / (group_size - 1)
         centred = grouped - others
     flat = std == 0  # all equal: exactly zero, not 0 / eps noise
-    advantages = np.where(flat, 0.0, centred / (std + eps))
+    advantages = np.where(flat, 0.0, centred / (std + eps) if scale else centred)
     return advantages.reshape(-1).astype(np.float32)

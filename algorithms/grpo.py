@@ -49,6 +49,7 @@ from algorithms.onpolicy import (
     OnPolicyConfig,
     RadiusCurriculum,
     bc_aux_loss,
+    bc_aux_loss_on,
     make_reference,
     reference_kl,
 )
@@ -68,6 +69,10 @@ class GRPOConfig(OnPolicyConfig):
     """Groups (levels) per iteration; ``num_groups * group_size`` games run at once."""
     baseline: str = "mean"
     """``"mean"`` (GRPO: the group's mean return) or ``"rloo"`` (leave-one-out mean)."""
+    scale_advantages: bool = True
+    """Divide each group's centred scores by their standard deviation (GRPO). Off (Dr. GRPO), a
+    group whose episodes all succeed and differ only in length pushes the policy far less than a
+    group where some episodes fail; on, both push as hard."""
     num_epochs: int = 2
     """Passes over each iteration's steps."""
     minibatch_size: int = 512
@@ -186,7 +191,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             episode_score = np.zeros(N)  # discounted return: what ranks the group's episodes
             episode_length = np.zeros(N, dtype=np.int64)
             episode_success = np.zeros(N, dtype=bool)
-            steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []
+            # (rows, image, text acted on, action, log-prob, solver labels, whole text for the BC loss)
+            steps: list[tuple[np.ndarray, ...]] = []
             policy.eval()
             with torch.no_grad():
                 for _ in range(limit):
@@ -194,6 +200,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     if rows.size == 0:
                         break
                     image, text = obs["image"][rows], obs["text"][rows]  # indexing copies: kept as is
+                    whole = text if cfg.bc_whole_instruction and bc_coef > 0 else None
                     if cfg.word_dropout > 0:
                         text = drop_words(torch.from_numpy(text), cfg.word_dropout, rng, corner_ids).numpy()
                     labels = solver.optimal_action_mask(envs.game.state.take(rows)) if bc_coef > 0 else None
@@ -201,7 +208,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     logp_all = torch.log_softmax(logits, dim=-1)
                     action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
                     logp = logp_all.gather(1, action[:, None]).squeeze(1)
-                    steps.append((rows, image, text, action.numpy(), logp.numpy(), labels))
+                    steps.append((rows, image, text, action.numpy(), logp.numpy(), labels, whole))
                     actions = np.zeros(N, dtype=np.int64)
                     actions[rows] = action.numpy()
                     obs, reward, term, trunc, info = envs.step(actions)
@@ -223,7 +230,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             rollout_time = time.perf_counter() - tick
 
             # -- 3. group-relative advantages ---------------------------------------------------
-            advantages = group_advantages(episode_score, G, cfg.baseline)
+            advantages = group_advantages(episode_score, G, cfg.baseline, scale=cfg.scale_advantages)
             group_std = episode_score.reshape(-1, G).std(axis=1)
             informative = np.repeat(group_std > 0, G)
 
@@ -246,6 +253,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     (1.0 / lengths if cfg.weighting == "episode" else np.ones(len(b_rows))).astype(np.float32)
                 )
                 b_labels = torch.from_numpy(_gather(steps, picks, 5)) if bc_coef > 0 else None
+                b_whole = _gather(steps, picks, 6) if bc_coef > 0 and cfg.bc_whole_instruction else None
                 del steps
                 policy.train()
                 total = len(b_action)
@@ -277,7 +285,12 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                                 kl = reference_kl(reference, used, mb_action[use], new_logp[use])
                                 loss = loss + cfg.kl_coef * kl
                                 kls.append(kl.item())
-                        bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device)) if b_labels is not None else None
+                        bc_loss = None
+                        if b_labels is not None and b_whole is not None:
+                            bc_loss = bc_aux_loss_on(policy, batch["image"], torch.from_numpy(b_whole[idx]).to(device),
+                                                     b_labels[idx].to(device))
+                        elif b_labels is not None:
+                            bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device))
                         if bc_loss is not None:
                             loss = loss + bc_coef * bc_loss
                             bc_losses.append(bc_loss.item())

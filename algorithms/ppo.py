@@ -46,6 +46,7 @@ from algorithms.onpolicy import (
     OnPolicyConfig,
     RadiusCurriculum,
     bc_aux_loss,
+    bc_aux_loss_on,
     make_reference,
     reference_kl,
 )
@@ -196,6 +197,8 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     truncated = np.zeros((T, N), dtype=bool)
     valid = np.zeros((T, N), dtype=bool)
     labels = np.zeros((T, N, 5), dtype=bool)
+    # The whole instructions, kept only when the BC loss trains on them (bc_whole_instruction).
+    whole_texts = np.zeros_like(texts) if cfg.bc_whole_instruction else None
 
     progress = Progress(num_updates, initial=update, enabled=cfg.progress, desc=f"ppo {cfg.env_id}")
     eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
@@ -211,6 +214,8 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             with torch.no_grad():
                 for t in range(T):
                     images[t], texts[t] = obs["image"], obs["text"]
+                    if whole_texts is not None:
+                        whole_texts[t] = obs["text"]
                     if cfg.word_dropout > 0:
                         texts[t] = drop_words(torch.from_numpy(texts[t]), cfg.word_dropout, rng, corner_ids).numpy()
                     valid[t] = ~resetting
@@ -252,6 +257,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
             b_adv = torch.from_numpy(advantages.reshape(-1))
             b_returns = torch.from_numpy(returns.reshape(-1))
             b_labels = torch.from_numpy(labels.reshape(T * N, 5))
+            b_whole = whole_texts.reshape(b_texts.shape) if whole_texts is not None else None
             minibatch = max(1, len(flat_valid) // cfg.num_minibatches)
             clip_fracs, kls, pg_losses, v_losses, entropies, bc_losses = [], [], [], [], [], []
             ref_kls: list[float] = []
@@ -291,7 +297,12 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
                         v_loss = 0.5 * ((new_value - mb_returns) ** 2).mean()
                     entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
                     loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-                    bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device)) if bc_coef > 0 else None
+                    bc_loss = None
+                    if bc_coef > 0 and b_whole is not None:
+                        bc_loss = bc_aux_loss_on(policy, mb_obs["image"], torch.from_numpy(b_whole[idx]).to(device),
+                                                 b_labels[idx].to(device))
+                    elif bc_coef > 0:
+                        bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device))
                     if bc_loss is not None:
                         loss = loss + bc_coef * bc_loss
                         bc_losses.append(bc_loss.item())

@@ -91,6 +91,16 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "ppo-ft-dagger-long": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
                                    "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "20m",
                                    "--total-env-steps", "1300000"]),
+    # grpo-ft-wd-long with groups of 4 from 32 levels per iteration (not 8 from 16): twice the
+    # instructions in every update, as PPO's rollouts hold many more.
+    "grpo-ft-wd-g4": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                               "--word-dropout", "0.35", "--bc-coef", "0.3", "--group-size", "4",
+                               "--num-groups", "32", "--budget", "12m", "--total-env-steps", "1500000"]),
+    # grpo-ft-wd-long with the behaviour-cloning loss trained on the whole instructions, not the
+    # ones acted on with words left out (grpo-ft-wd-nobc showed that mismatch causes the early dip).
+    "grpo-ft-wd-whole": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                  "--word-dropout", "0.35", "--bc-coef", "0.3", "--bc-whole-instruction",
+                                  "--budget", "12m", "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)

@@ -53,6 +53,9 @@ def test_group_advantages_by_hand() -> None:
     # leave-one-out mean for a 1 is (0 + 0 + 1) / 3; for a 0 it is 2 / 3
     np.testing.assert_allclose(rloo[:4], [(1 - 1 / 3) / 0.5, (0 - 2 / 3) / 0.5, (0 - 2 / 3) / 0.5, (1 - 1 / 3) / 0.5], atol=1e-5)
     assert (rloo[4:] == 0).all()
+    unscaled = group_advantages(np.array([1.0, 0.0, 0.0, 1.0, 0.9, 1.0, 1.0, 1.0]), 4, scale=False)
+    # Dr. GRPO: only centred; the near-equal group (mean 0.975) moves far less than the other
+    np.testing.assert_allclose(unscaled, [0.5, -0.5, -0.5, 0.5, -0.075, 0.025, 0.025, 0.025], atol=1e-6)
 
 
 @settings(deadline=None)  # a busy 2-core machine can exceed the default 200 ms per example

@@ -148,6 +148,8 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("grpo", {"weighting": "token"}, "weighting must be"),
         ("grpo", {"word_dropout": 1.0}, r"word_dropout must be in \[0, 1\)"),
         ("ppo", {"word_dropout": -0.1}, r"word_dropout must be in \[0, 1\)"),
+        ("ppo", {"bc_whole_instruction": True, "bc_coef": 0.3}, "bc_whole_instruction"),
+        ("grpo", {"bc_whole_instruction": True, "word_dropout": 0.3}, "bc_whole_instruction"),
         ("ppo", {"num_envs": 10, "num_steps": 3, "num_minibatches": 4}, "divisible"),
         ("ppo", {"total_env_steps": -5}, "total_env_steps must be >= 1"),
         ("ppo", {"env_id": "Penguin-Nope-v0"}, "unknown env id"),
@@ -226,3 +228,14 @@ def test_word_dropout_shortens_the_instructions_acted_on_and_trained_on(tmp_path
     assert plain_acting > 3 and plain_update > 3  # Lang's instructions have several words
     assert dropped_acting < 0.8 * plain_acting
     assert dropped_update < 0.8 * plain_update
+
+    # bc_whole_instruction: one more pass per minibatch, for the BC loss, on the whole instructions
+    words(run_name="dropped-bc", word_dropout=0.5, bc_coef=0.5)
+    dropped_passes = list(seen[True])
+    words(run_name="whole", word_dropout=0.5, bc_coef=0.5, bc_whole_instruction=True)
+    passes = sorted(seen[True])
+    assert len(passes) == 2 * len(dropped_passes)
+    assert max(dropped_passes) < 0.8 * plain_update
+    half = len(passes) // 2
+    assert np.mean(passes[:half]) < 0.8 * plain_update  # the update's own passes, words left out
+    assert np.mean(passes[half:]) > 0.9 * plain_update  # the BC loss's passes, whole instructions
