@@ -48,10 +48,9 @@ from algorithms.onpolicy import (
     Every,
     OnPolicyConfig,
     RadiusCurriculum,
-    bc_aux_loss,
-    bc_aux_loss_on,
     make_reference,
     reference_kl,
+    update_bc_loss,
 )
 from algorithms.progress import Progress
 from fake_traces import solver
@@ -286,11 +285,9 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                                 loss = loss + cfg.kl_coef * kl
                                 kls.append(kl.item())
                         bc_loss = None
-                        if b_labels is not None and b_whole is not None:
-                            bc_loss = bc_aux_loss_on(policy, batch["image"], torch.from_numpy(b_whole[idx]).to(device),
-                                                     b_labels[idx].to(device))
-                        elif b_labels is not None:
-                            bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device))
+                        if b_labels is not None:
+                            whole = torch.from_numpy(b_whole[idx]).to(device) if b_whole is not None else None
+                            bc_loss = update_bc_loss(policy, logp_all, batch["image"], whole, b_labels[idx].to(device))
                         if bc_loss is not None:
                             loss = loss + bc_coef * bc_loss
                             bc_losses.append(bc_loss.item())

@@ -174,13 +174,20 @@ def bc_aux_loss(logp_all: torch.Tensor, optimal: torch.Tensor) -> torch.Tensor |
     return -(target * logp_all[has]).sum(dim=1).mean()
 
 
-def bc_aux_loss_on(
-    policy: torch.nn.Module, image: torch.Tensor, text: torch.Tensor, optimal: torch.Tensor
+def update_bc_loss(
+    policy: torch.nn.Module,
+    logp_all: torch.Tensor,
+    image: torch.Tensor,
+    whole_text: torch.Tensor | None,
+    optimal: torch.Tensor,
 ) -> torch.Tensor | None:
-    """:func:`bc_aux_loss` of ``policy`` acting on ``(image, text)``: a forward pass of its own,
-    for when the update's batch holds other text (the instruction with words left out)."""
-    logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
-    return bc_aux_loss(torch.log_softmax(logits, dim=-1), optimal)
+    """The update's behaviour-cloning loss: :func:`bc_aux_loss` of the update's own pass
+    (``logp_all``), or with ``whole_text`` (``bc_whole_instruction``) of a pass of its own over
+    ``image`` and the whole instructions, since the update's pass holds them with words left out."""
+    if whole_text is not None:
+        logits = policy({"image": image, "text": whole_text}, heads=("logits",))["logits"]
+        logp_all = torch.log_softmax(logits, dim=-1)
+    return bc_aux_loss(logp_all, optimal)
 
 
 class Every:

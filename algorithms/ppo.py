@@ -45,10 +45,9 @@ from algorithms.onpolicy import (
     Every,
     OnPolicyConfig,
     RadiusCurriculum,
-    bc_aux_loss,
-    bc_aux_loss_on,
     make_reference,
     reference_kl,
+    update_bc_loss,
 )
 from algorithms.progress import Progress
 from fake_traces import solver
@@ -298,11 +297,9 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
                     entropy = -(logp_all.exp() * logp_all).sum(dim=1).mean()
                     loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
                     bc_loss = None
-                    if bc_coef > 0 and b_whole is not None:
-                        bc_loss = bc_aux_loss_on(policy, mb_obs["image"], torch.from_numpy(b_whole[idx]).to(device),
-                                                 b_labels[idx].to(device))
-                    elif bc_coef > 0:
-                        bc_loss = bc_aux_loss(logp_all, b_labels[idx].to(device))
+                    if bc_coef > 0:
+                        whole = torch.from_numpy(b_whole[idx]).to(device) if b_whole is not None else None
+                        bc_loss = update_bc_loss(policy, logp_all, mb_obs["image"], whole, b_labels[idx].to(device))
                     if bc_loss is not None:
                         loss = loss + bc_coef * bc_loss
                         bc_losses.append(bc_loss.item())
