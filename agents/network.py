@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,14 +44,27 @@ def _unique_rows(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 
 def epsilon_greedy(
-    q: torch.Tensor, epsilon: float, generator: torch.Generator | None = None
+    q: torch.Tensor,
+    epsilon: float,
+    generator: torch.Generator | None = None,
+    random_actions: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """Per row of ``q`` ``(B, A)``: a uniformly random action with probability ``epsilon``, else
-    the argmax. Random draws come from ``generator`` (on the CPU), so they are reproducible."""
+    """Per row of ``q`` ``(B, A)``: a random action with probability ``epsilon``, else the argmax.
+
+    The random action is uniform over all ``A`` actions, or over ``random_actions`` when given
+    (the greedy choice may still be any action). Random draws come from ``generator`` (on the
+    CPU), so they are reproducible.
+    """
     greedy = q.argmax(dim=-1)
     n, num_actions = q.shape
     explore = torch.rand(n, generator=generator) < epsilon
-    random = torch.randint(0, num_actions, (n,), generator=generator)
+    if random_actions is None:
+        random = torch.randint(0, num_actions, (n,), generator=generator)
+    else:
+        choices = torch.as_tensor(list(random_actions), dtype=torch.long)
+        if len(choices) == 0 or int(choices.min()) < 0 or int(choices.max()) >= num_actions:
+            raise ValueError(f"random_actions must be a non-empty subset of 0..{num_actions - 1}, got {list(random_actions)}")
+        random = choices[torch.randint(0, len(choices), (n,), generator=generator)]
     return torch.where(explore.to(q.device), random.to(q.device), greedy)
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import agents
-from agents.network import Q_SAMPLING_EPSILON
+from agents.network import Q_SAMPLING_EPSILON, epsilon_greedy
+from algorithms import dqn as dqn_module
 from algorithms import registry
 from algorithms.common import TrainingRun
 from algorithms.dqn import (
@@ -166,6 +167,41 @@ def test_q_acting_head_acts_with_argmax_q_and_epsilon_greedy_sampling(tmp_path) 
     del data["acting_head"]
     torch.save(data, tmp_path / "old.pt")
     assert agents.load(tmp_path / "old.pt").acting_head == "logits"
+
+
+def test_epsilon_greedy_draws_random_actions_from_the_given_subset_only() -> None:
+    q = torch.zeros(4_000, 5)
+    q[:, 4] = 1.0  # greedy: STOP everywhere
+    moves = [0, 1, 2, 3]
+    gen = torch.Generator().manual_seed(0)
+    explored = epsilon_greedy(q, 1.0, gen, random_actions=moves)
+    counts = torch.bincount(explored, minlength=5)
+    assert counts[4] == 0 and all(700 < int(c) < 1_300 for c in counts[:4]), counts
+    assert 4 in epsilon_greedy(q, 1.0, gen).tolist()  # the full set still draws STOP
+    # The greedy choice is untouched: STOP when it has the highest value.
+    assert torch.equal(epsilon_greedy(q, 0.0, gen, random_actions=moves), torch.full((4_000,), 4))
+    with pytest.raises(ValueError, match="non-empty subset of 0..4"):
+        epsilon_greedy(q, 0.5, gen, random_actions=[5])
+
+
+@pytest.mark.parametrize("explore_stop", [True, False])
+def test_explore_stop_decides_whether_exploration_can_stop(tmp_path, monkeypatch, explore_stop) -> None:
+    taken: list[np.ndarray] = []
+
+    def recording(*args, **kwargs):
+        actions = epsilon_greedy(*args, **kwargs)
+        taken.append(actions.numpy().copy())
+        return actions
+
+    monkeypatch.setattr(dqn_module, "epsilon_greedy", recording)
+    # epsilon = 1 throughout, so every action is a random one.
+    cfg = DQNConfig(**common(tmp_path, "eps", total_env_steps=800, final_eval_episodes=4,
+                             exploration_initial_eps=1.0, exploration_final_eps=1.0,
+                             explore_stop=explore_stop))
+    train(cfg)
+    counts = np.bincount(np.concatenate(taken), minlength=5)
+    assert counts.sum() >= 800 and all(counts[:4] > 0)
+    assert (counts[4] > 0) == explore_stop, counts
 
 
 def test_runs_warm_started_from_another_trainers_checkpoint_act_through_their_own_head(tmp_path) -> None:

@@ -16,7 +16,8 @@ def test_sb3_env_checker() -> None:
     sb3_check_env(TokenizeInstruction(gym.make("Penguin-Lang-v0")), warn=False)
 
 
-def test_ppo_multi_input_policy_learns_a_few_hundred_steps() -> None:
+def test_ppo_multi_input_policy_learns_a_few_hundred_steps(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3 would otherwise leave a log dir in /tmp
     torch.set_num_threads(1)
     env = TokenizeInstruction(gym.make("Penguin-Bare-v0", size=5, radius=1, max_steps=20))
     model = PPO(

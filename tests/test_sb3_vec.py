@@ -54,7 +54,8 @@ def test_same_as_dummy_vec_env(env_id: str) -> None:
     assert dones > truncations > 0
 
 
-def test_ppo_trains_a_few_steps() -> None:
+def test_ppo_trains_a_few_steps(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))  # SB3 would otherwise leave a log dir in /tmp
     venv = VecMonitor(
         PenguinSB3VecEnv("Penguin-Bare-v0", 4, size=4, image_size=36, max_steps=10, radius=1)
     )
