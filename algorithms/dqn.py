@@ -143,7 +143,8 @@ class DQNConfig(TrainerConfig):
     """Whether epsilon's random actions include STOP. In the collect tasks STOP ends the episode
     as a failure, so uniformly random actions end most episodes within a few steps, while random
     moves and turns wander on and collect gold. Off, random actions are the four moves and turns
-    and only the greedy choice can STOP (the rules are unchanged)."""
+    and only the greedy choice can STOP (the rules are unchanged). Keep it on where a task
+    succeeds by STOP (Lang's turn and go-to instructions): random STOPs find those successes."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip."""
     prioritized: bool = True
