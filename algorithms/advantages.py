@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Baselines of :func:`group_advantages`.
+GROUP_BASELINES = ("mean", "rloo", "greedy")
+
 
 def gae(
     rewards: np.ndarray,
@@ -61,7 +64,10 @@ def group_advantages(
     ``g * G .. g * G + G - 1`` share one start state). Each episode's advantage is
 
     - ``baseline="mean"`` (GRPO): ``(R_i - mean(R_group)) / (std(R_group) + eps)``;
-    - ``baseline="rloo"`` (leave-one-out): ``(R_i - mean of the other G - 1 returns) / (std(R_group) + eps)``.
+    - ``baseline="rloo"`` (leave-one-out): ``(R_i - mean of the other G - 1 returns) / (std(R_group) + eps)``;
+    - ``baseline="greedy"`` (self-critical, Rennie et al. 2017): the group's first episode was
+      played greedily and is the baseline, ``(R_i - R_first) / (std(R_group) + eps)``; the
+      first episode's own advantage is 0.
 
     ``std`` is the population standard deviation. With ``scale=False`` the centred returns are
     not divided by it (Dr. GRPO, Liu et al. 2025): a group whose returns differ a little (every
@@ -74,13 +80,15 @@ def group_advantages(
         raise ValueError(f"group_size must be >= 2 (a group-relative baseline needs peers), got {group_size}")
     if returns.size % group_size:
         raise ValueError(f"{returns.size} returns do not split into groups of {group_size}")
-    if baseline not in ("mean", "rloo"):
-        raise ValueError(f"baseline must be 'mean' or 'rloo', got {baseline!r}")
+    if baseline not in GROUP_BASELINES:
+        raise ValueError(f"baseline must be one of {GROUP_BASELINES}, got {baseline!r}")
     grouped = returns.reshape(-1, group_size)
     mean = grouped.mean(axis=1, keepdims=True)
     std = grouped.std(axis=1, keepdims=True)
     if baseline == "mean":
         centred = grouped - mean
+    elif baseline == "greedy":
+        centred = grouped - grouped[:, :1]  # the first column becomes 0
     else:
         others = (grouped.sum(axis=1, keepdims=True) - grouped) / (group_size - 1)
         centred = grouped - others

@@ -8,7 +8,8 @@ The loop, top to bottom (one iteration):
    ``options={"level": ...}``), sampling from the current policy, until every episode ends;
 3. advantages: each episode's score (its return, discounted by ``gamma`` so that of two
    successful episodes the shorter scores higher), normalised within its group,
-   ``(R_i - mean(R)) / (std(R) + eps)`` (or the leave-one-out mean, ``baseline="rloo"``), is
+   ``(R_i - mean(R)) / (std(R) + eps)`` (or the leave-one-out mean, ``baseline="rloo"``, or
+   the score of one episode of the group played greedily, ``baseline="greedy"``), is
    the advantage of every action in that episode; groups whose returns are all equal carry no
    signal and are dropped (their share is logged as ``train/zero_std_groups``);
 4. update: a few epochs of the clipped importance-ratio objective over the steps of the other
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from algorithms.advantages import group_advantages
+from algorithms.advantages import GROUP_BASELINES, group_advantages
 from algorithms.augment import corner_word_ids, drop_words
 from algorithms.common import Callback, TrainingRun, TrainResult, make_adam, need
 from algorithms.envs import make_vec_env
@@ -67,7 +68,13 @@ class GRPOConfig(OnPolicyConfig):
     num_groups: int = 16
     """Groups (levels) per iteration; ``num_groups * group_size`` games run at once."""
     baseline: str = "mean"
-    """``"mean"`` (GRPO: the group's mean return) or ``"rloo"`` (leave-one-out mean)."""
+    """``"mean"`` (GRPO: the group's mean return), ``"rloo"`` (leave-one-out mean) or
+    ``"greedy"`` (self-critical, Rennie et al. 2017): the first episode of every group plays
+    the policy's most likely actions and its score is the baseline of the other ``G - 1``, which
+    sample; the greedy episode itself is not trained on. Sampled episodes are pushed up exactly
+    where they beat the greedy policy (e.g. a state where the greedy action loops while samples
+    walk out), the gap that an evaluation with greedy actions measures. Costs one episode in
+    ``G`` of the env steps; logs ``rollout/greedy_success_rate``."""
     scale_advantages: bool = True
     """Divide each group's centred scores by their standard deviation (GRPO). Off (Dr. GRPO), a
     group whose episodes all succeed and differ only in length pushes the policy far less than a
@@ -95,7 +102,7 @@ class GRPOConfig(OnPolicyConfig):
         need(self.group_size >= 2, f"group_size must be >= 2 (a group baseline needs peers), got {self.group_size}")
         for name in ("num_groups", "num_epochs", "minibatch_size"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
-        need(self.baseline in ("mean", "rloo"), f"baseline must be 'mean' or 'rloo', got {self.baseline!r}")
+        need(self.baseline in GROUP_BASELINES, f"baseline must be one of {GROUP_BASELINES}, got {self.baseline!r}")
         need(self.max_episode_steps >= 0, f"max_episode_steps must be >= 0, got {self.max_episode_steps!r}")
         need(0.0 < self.gamma <= 1.0, f"gamma must be in (0, 1], got {self.gamma!r}")
         need(self.weighting in ("episode", "step"), f"weighting must be 'episode' or 'step', got {self.weighting!r}")
@@ -136,6 +143,9 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
     curriculum = RadiusCurriculum(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     G, N = cfg.group_size, cfg.num_envs
+    greedy_member = np.zeros(N, dtype=bool)  # games that play greedily (the self-critical baseline)
+    if cfg.baseline == "greedy":
+        greedy_member[::G] = True
     recent_successes: list[float] = []
 
     reference = make_reference(cfg, policy, device)
@@ -206,6 +216,9 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                     logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
                     logp_all = torch.log_softmax(logits, dim=-1)
                     action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+                    greedy = torch.from_numpy(greedy_member[rows])
+                    if greedy.any():
+                        action = torch.where(greedy, logits.argmax(dim=-1), action)
                     logp = logp_all.gather(1, action[:, None]).squeeze(1)
                     steps.append((rows, image, text, action.numpy(), logp.numpy(), labels, whole))
                     actions = np.zeros(N, dtype=np.int64)
@@ -223,6 +236,8 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
                 "rollout/ep_len_mean": float(episode_length.mean()),
                 "rollout/success_rate": float(episode_success.mean()),
             }
+            if greedy_member.any():
+                episode_stats["rollout/greedy_success_rate"] = float(episode_success[greedy_member].mean())
             recent_successes.extend(episode_success.astype(float).tolist())
             played = sum(len(s[0]) for s in steps)
             env_steps += played
@@ -231,7 +246,7 @@ def train(config: GRPOConfig, callback: Callback | None = None) -> TrainResult:
             # -- 3. group-relative advantages ---------------------------------------------------
             advantages = group_advantages(episode_score, G, cfg.baseline, scale=cfg.scale_advantages)
             group_std = episode_score.reshape(-1, G).std(axis=1)
-            informative = np.repeat(group_std > 0, G)
+            informative = np.repeat(group_std > 0, G) & ~greedy_member  # the greedy games are baselines only
 
             # -- 4. update ------------------------------------------------------------------------
             u0 = time.perf_counter()

@@ -101,6 +101,12 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "grpo-ft-wd-whole": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
                                   "--word-dropout", "0.35", "--bc-coef", "0.3", "--bc-whole-instruction",
                                   "--budget", "12m", "--total-env-steps", "1500000"]),
+    # grpo-ft-wd-nobc with the self-critical baseline: one episode of each group plays greedily
+    # and scores the other seven, so samples are pushed up where they beat the greedy policy,
+    # the gap on Lang's held-out phrasings (sampled success 94-96%, greedy at BC's 91%).
+    "grpo-ft-wd-scst": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                 "--word-dropout", "0.35", "--baseline", "greedy", "--budget", "8m",
+                                 "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)

@@ -58,6 +58,32 @@ def test_group_advantages_by_hand() -> None:
     np.testing.assert_allclose(unscaled, [0.5, -0.5, -0.5, 0.5, -0.075, 0.025, 0.025, 0.025], atol=1e-6)
 
 
+def test_greedy_baseline_scores_each_group_against_its_first_episode() -> None:
+    returns = np.array([0.0, 1.0, 1.0, 0.5, 1.0, 1.0, 0.0, 1.0, 0.3, 0.3, 0.3, 0.3])
+    adv = group_advantages(returns, 4, baseline="greedy")
+    # group 1: greedy 0; mean 0.625, variance (0.625^2 + 2 * 0.375^2 + 0.125^2) / 4 = 0.171875
+    std1 = 0.171875**0.5
+    np.testing.assert_allclose(adv[:4], [0.0, 1 / std1, 1 / std1, 0.5 / std1], rtol=1e-5)
+    # group 2: greedy 1; mean 0.75, variance (3 * 0.25^2 + 0.75^2) / 4 = 0.1875
+    np.testing.assert_allclose(adv[4:8], [0.0, 0.0, -1 / 0.1875**0.5, 0.0], rtol=1e-5)
+    assert (adv[8:] == 0).all()  # all equal: no signal
+    unscaled = group_advantages(returns, 4, baseline="greedy", scale=False)
+    np.testing.assert_allclose(unscaled[:8], [0, 1, 1, 0.5, 0, 0, -1, 0], atol=1e-6)
+
+
+@settings(deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=6, max_size=6), st.sampled_from([2, 3]))
+def test_greedy_baseline_gives_the_greedy_episode_no_advantage(values, group) -> None:
+    returns = np.array(values)
+    adv = group_advantages(returns, group, baseline="greedy").reshape(-1, group)
+    assert (adv[:, 0] == 0).all()
+    # every other episode's advantage has the sign of its gap to the greedy one
+    gaps = returns.reshape(-1, group)[:, 1:] - returns.reshape(-1, group)[:, :1]
+    clear = np.abs(gaps) > 1e-3  # (gaps of 1e-139 underflow in float32)
+    assert (np.sign(adv[:, 1:][clear]) == np.sign(gaps[clear])).all()
+    assert (adv[:, 1:][gaps == 0] == 0).all()
+
+
 @settings(deadline=None)  # a busy 2-core machine can exceed the default 200 ms per example
 @given(st.lists(st.floats(-5, 5), min_size=6, max_size=6), st.sampled_from([2, 3]))
 def test_group_advantages_are_centred_within_each_group(values, group) -> None:

@@ -146,6 +146,7 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("grpo", {"group_size": 1}, "group_size must be >= 2"),
         ("grpo", {"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
         ("grpo", {"weighting": "token"}, "weighting must be"),
+        ("grpo", {"baseline": "median"}, r"baseline must be one of \('mean', 'rloo', 'greedy'\)"),
         ("grpo", {"word_dropout": 1.0}, r"word_dropout must be in \[0, 1\)"),
         ("ppo", {"word_dropout": -0.1}, r"word_dropout must be in \[0, 1\)"),
         ("ppo", {"bc_whole_instruction": True, "bc_coef": 0.3}, "bc_whole_instruction"),
@@ -192,6 +193,41 @@ def test_value_warmup_trains_the_value_head_and_nothing_else(tmp_path) -> None:
     # After the warm-up the whole network trains.
     later = registry.train(PPOConfig(**{**fields, "run_name": "later"}, value_warmup=1)).policy.state_dict()
     assert not torch.equal(start["policy_head.weight"].cpu(), later["policy_head.weight"].cpu())
+
+
+def test_greedy_baseline_plays_the_first_game_of_each_group_greedily(tmp_path, monkeypatch) -> None:
+    import agents
+    from penguin_env.vector import PenguinVectorEnv
+
+    logits_seen: list[torch.Tensor] = []
+    actions_seen: list[np.ndarray] = []
+    forward, step = agents.MultimodalPolicy.forward, PenguinVectorEnv.step
+
+    def spy_forward(self, obs, heads=("logits", "value")):
+        out = forward(self, obs, heads)
+        if not torch.is_grad_enabled() and "logits" in out:
+            logits_seen.append(out["logits"].clone())
+        return out
+
+    def spy_step(self, actions):
+        actions_seen.append(np.array(actions))
+        return step(self, actions)
+
+    monkeypatch.setattr(agents.MultimodalPolicy, "forward", spy_forward)
+    monkeypatch.setattr(PenguinVectorEnv, "step", spy_step)
+    G = 4
+    cfg = GRPOConfig(**common(tmp_path, "scst", final_eval_episodes=2), total_env_steps=16, group_size=G, num_groups=3,
+                     baseline="greedy")
+    result = registry.train(cfg)
+    # The first rollout step: every game is alive, so the rows are the games.
+    first_logits, first_actions = logits_seen[0], actions_seen[0]
+    assert len(first_actions) == 3 * G
+    greedy_rows = np.arange(0, 3 * G, G)
+    np.testing.assert_array_equal(first_actions[greedy_rows], first_logits[greedy_rows].argmax(dim=1).numpy())
+    sampled = np.setdiff1d(np.arange(3 * G), greedy_rows)
+    assert (first_actions[sampled] != first_logits[sampled].argmax(dim=1).numpy()).any()  # these sample
+    greedy_success = [v for _, v in result.history["rollout/greedy_success_rate"]]
+    assert greedy_success and all(0.0 <= v <= 1.0 for v in greedy_success)
 
 
 @pytest.mark.parametrize("algo", ["ppo", "grpo"])
