@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import bc_benchmark
-from experiments.rl_benchmark import measured_on, result_row, run_plain_command
+from experiments.rl_benchmark import legend_beside, measured_on, result_row, run_plain_command
 
 #: name -> (algorithm, flags after ``--init-from BC.pt``). The README quotes these commands.
 FINE_TUNES: dict[str, tuple[str, list[str]]] = {
@@ -194,19 +194,21 @@ def plot(bcs: list[dict], rows: list[dict], path: Path) -> None:
     envs = [b["env_id"] for b in bcs]
     fig, axes = plt.subplots(len(envs), 2, figsize=(10, 3.6 * len(envs)), squeeze=False)
     for i, bc in enumerate(bcs):
-        for r in (r for r in rows if r["env_id"] == bc["env_id"]):
-            label = f"{r['name']} s{r['seed']}"
+        runs = [r for r in rows if r["env_id"] == bc["env_id"]]
+        colours = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")  # no colour twice
+        for j, r in enumerate(runs):
+            look = {"marker": ".", "label": f"{r['name']} s{r['seed']}", "color": colours(j % 20)}
             ys = [c["success_rate"] for c in r["curve"]]
-            axes[i][0].plot([c["env_steps"] for c in r["curve"]], ys, marker=".", label=label)
-            axes[i][1].plot([c["wall_time"] / 60 for c in r["curve"]], ys, marker=".", label=label)
+            axes[i][0].plot([c["env_steps"] for c in r["curve"]], ys, **look)
+            axes[i][1].plot([c["wall_time"] / 60 for c in r["curve"]], ys, **look)
         for ax, xlabel in zip(axes[i], ("env steps", "wall time (minutes)"), strict=True):
             ax.axhline(bc["greedy_success"], color="black", linestyle="--", linewidth=1, label="BC (start)")
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"{bc['env_id']} greedy success")
             ax.grid(alpha=0.3)
-        axes[i][1].legend(fontsize=8)
+        legend_beside(axes[i][1])
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -107,6 +107,15 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str,
     return result_row(name, algo, seed, command, run, target, minutes)
 
 
+def legend_beside(ax: Any) -> None:
+    """The axis's legend to its right, outside the plot, in as many columns as keep it about as
+    tall as the plot (a benchmark's report may hold twenty runs; inside, they hide the curves).
+    Save the figure with ``bbox_inches="tight"`` so the legend is not cut off."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              ncol=max(1, -(-entries // 18)))
+
+
 def plot_curves(rows: list[dict], path: Path) -> None:
     """Greedy held-out success vs env steps and vs wall time, one line per run (``rows[i]["curve"]``)."""
     import matplotlib
@@ -132,9 +141,9 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ax.set_ylabel("held-out greedy success")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
+    legend_beside(axes[1])
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
