@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 from agents import MultimodalPolicy
 from algorithms.envs import make_vec_env
 from fake_traces import solver
-from penguin_env.core import GameState
+from penguin_env.core import TASK_NAMES, GameState
 
 #: Any policy: ``(obs batch, batched core state of the same games) -> (N,) actions``.
 PolicyFn = Callable[[dict[str, np.ndarray], GameState], np.ndarray]
@@ -37,6 +37,28 @@ class EvalResult:
     returns: np.ndarray = field(repr=False)
     lengths: np.ndarray = field(repr=False)
     optimal_lengths: np.ndarray = field(repr=False)
+    tasks: np.ndarray = field(repr=False)
+    """Each episode's :class:`~penguin_env.core.Task` id."""
+    timed_out: np.ndarray = field(repr=False)
+    """Each episode ended at the time limit (truncated, not terminated): for a greedy policy,
+    most often a loop between a few states."""
+
+    def by_task(self) -> dict[str, dict[str, float]]:
+        """Per task present: episodes, success rate, SPL, and the failures split into those that
+        ran to the time limit and those the episode ended early (a wrong STOP, a wrong heading)."""
+        spl = episode_spl(self.successes, self.optimal_lengths, self.lengths)
+        out: dict[str, dict[str, float]] = {}
+        for task in np.unique(self.tasks):
+            mask = self.tasks == task
+            failed = mask & ~self.successes
+            out[TASK_NAMES[int(task)]] = {
+                "episodes": int(mask.sum()),
+                "success_rate": float(self.successes[mask].mean()),
+                "spl": float(spl[mask].mean()),
+                "failures_at_time_limit": int((failed & self.timed_out).sum()),
+                "failures_ended_early": int((failed & ~self.timed_out).sum()),
+            }
+        return out
 
     def scalars(self, prefix: str = "eval") -> dict[str, float]:
         """TensorBoard scalars under SB3's eval names plus success rate and SPL."""
@@ -46,6 +68,12 @@ class EvalResult:
             f"{prefix}/mean_ep_length": self.mean_length,
             f"{prefix}/spl": self.spl,
         }
+
+
+def episode_spl(successes: np.ndarray, optimal_lengths: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each episode's success weighted by path length: ``S * l / max(l, p)`` (Anderson et al. 2018),
+    with ``l`` the solver's shortest length and ``p`` the length played."""
+    return successes * optimal_lengths / np.maximum(np.maximum(optimal_lengths, lengths), 1)
 
 
 def policy_fn(
@@ -114,9 +142,12 @@ def evaluate(
     returns = np.zeros(num_episodes)
     lengths = np.zeros(num_episodes, dtype=np.int64)
     optimal = np.zeros(num_episodes, dtype=np.int64)
+    tasks = np.zeros(num_episodes, dtype=np.int64)
+    timed_out = np.zeros(num_episodes, dtype=bool)
     episode = np.arange(n)  # which episode each game is playing; -1 once the game is idle
     obs, _ = envs.reset(seed=seed, options={"level": levels[:n]})
     optimal[:n] = solver.distances(envs.game.state)
+    tasks[:n] = envs.game.state.task
     next_episode = n
     try:
         while (episode >= 0).any():
@@ -130,6 +161,7 @@ def evaluate(
             if not done.any():
                 continue
             successes[episode[done]] = info["success"][done]
+            timed_out[episode[done]] = (truncated & ~terminated)[done]
             finished = np.flatnonzero(done)
             restart = finished[: max(0, num_episodes - next_episode)]
             episode[finished] = -1
@@ -142,13 +174,15 @@ def evaluate(
                 level[restart] = levels[new]
                 obs, _ = envs.reset(options={"level": level, "reset_mask": mask})
                 episode[restart] = new
-                optimal[new] = solver.distances(envs.game.state.take(restart))
+                restarted = envs.game.state.take(restart)
+                optimal[new] = solver.distances(restarted)
+                tasks[new] = restarted.task
     finally:
         envs.close()
         if was_training:
             policy.train()
 
-    spl = successes * optimal / np.maximum(np.maximum(optimal, lengths), 1)
+    spl = episode_spl(successes, optimal, lengths)
     return EvalResult(
         success_rate=float(successes.mean()),
         mean_return=float(returns.mean()),
@@ -159,4 +193,6 @@ def evaluate(
         returns=returns,
         lengths=lengths,
         optimal_lengths=optimal,
+        tasks=tasks,
+        timed_out=timed_out,
     )

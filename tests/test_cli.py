@@ -201,6 +201,11 @@ def test_eval_json(ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
     assert 0.0 <= low <= result["success"] <= high <= 1.0 and high > low
     assert 0.0 <= result["mean_return"] <= 1.0 and result["mean_length"] >= 1
     assert "95% CI" in out and "Wilson" in out
+    (row,) = result["by_task"].values()  # Bare has one task, collect
+    assert row["episodes"] == 12 and row["success_rate"] == pytest.approx(result["success"])
+    failures = round((1 - result["success"]) * 12)
+    assert row["failures_at_time_limit"] + row["failures_ended_early"] == failures
+    assert "by task" in out and "collect" in out
 
 
 def test_eval_video(ppo_run: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

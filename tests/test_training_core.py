@@ -54,6 +54,38 @@ def test_evaluation_penalises_detours_and_covers_each_level_once() -> None:
     assert (a.optimal_lengths == b.optimal_lengths).all()
 
 
+def test_per_task_breakdown_matches_the_single_env_and_splits_failures() -> None:
+    import gymnasium as gym
+
+    import penguin_env  # noqa: F401  (registers the ids)
+    from penguin_env.core import TASK_NAMES
+
+    # Each episode's task is the one the single env gives for that level (batch size 7 so the
+    # bookkeeping of restarted games is exercised).
+    solver = evaluate(solver_policy, "Penguin-Lang-v0", HELD_OUT, num_episodes=40, num_envs=7)
+    env = gym.make("Penguin-Lang-v0", **HELD_OUT)
+    expected = [env.reset(options={"level": 1_000_000 + k})[1]["task"] for k in range(40)]
+    env.close()
+    assert [TASK_NAMES[t] for t in solver.tasks] == expected
+    table = solver.by_task()
+    assert set(table) == set(expected) and len(table) > 1
+    assert sum(row["episodes"] for row in table.values()) == 40
+    assert all(row["success_rate"] == 1.0 and row["spl"] == pytest.approx(1.0) for row in table.values())
+    assert not solver.timed_out.any()
+
+    # Turning on the spot never collects or reaches a corner: every failure runs to the time limit.
+    spinner = evaluate(lambda o, s: np.zeros(len(o["text"]), dtype=np.int64), "Penguin-Lang-v0", HELD_OUT, 40)
+    for task in ("collect", "corner"):
+        row = spinner.by_task()[task]
+        assert row["success_rate"] == 0.0 and row["failures_at_time_limit"] == row["episodes"]
+    assert (spinner.timed_out == (spinner.lengths == spinner.lengths.max())).all()
+    # STOP at once: every failure ends early, none at the time limit.
+    stopper = evaluate(lambda o, s: np.full(len(o["text"]), 4), "Penguin-Lang-v0", HELD_OUT, 40)
+    rows = stopper.by_task().values()
+    assert all(r["failures_at_time_limit"] == 0 for r in rows)
+    assert sum(r["failures_ended_early"] for r in rows) == int((~stopper.successes).sum()) > 0
+
+
 def test_heldout_levels_must_not_overlap_training() -> None:
     check_disjoint({"num_levels": 1000, "start_level": 0}, HELD_OUT)
     with pytest.raises(ValueError, match="overlap"):

@@ -5,6 +5,10 @@ Usage::
     penguin eval runs/Penguin-Bare-v0/ppo/seed0-.../checkpoints/final.pt
     penguin eval CKPT --episodes 1000 --sample --json
     penguin eval CKPT --env Penguin-Gold-v0 --video first.gif
+
+Besides the headline figures it prints success and SPL per task (collect, face, face_away,
+corner) and splits each task's failures into episodes that ran to the time limit and episodes
+that ended early.
 """
 
 from __future__ import annotations
@@ -81,6 +85,18 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--start-level must be >= 0, got {args.start_level}")
 
 
+def print_by_task(by_task: dict[str, dict[str, float]]) -> None:
+    """The per-task table: success, SPL, and how the failures ended (a greedy policy that runs to
+    the time limit is usually looping between a few states; one that ends early chose STOP or a
+    final heading wrongly)."""
+    print("  by task      episodes  success    SPL  failures at time limit / ended early")
+    for task, row in by_task.items():
+        print(
+            f"    {task:<10} {row['episodes']:>8}  {row['success_rate']:>7.1%}  {row['spl']:.3f}"
+            f"  {row['failures_at_time_limit']:>22} / {row['failures_ended_early']}"
+        )
+
+
 def main(argv: list[str]) -> int:
     """``penguin eval CKPT [flags]``."""
     args = parse_args(build_parser(), argv)
@@ -119,6 +135,7 @@ def main(argv: list[str]) -> int:
         "spl": result.spl,
         "mean_return": result.mean_return,
         "mean_length": result.mean_length,
+        "by_task": result.by_task(),
     }
     print(
         f"{loaded.env_id} ({loaded.trainer} checkpoint), {result.num_episodes} levels from id "
@@ -128,6 +145,7 @@ def main(argv: list[str]) -> int:
     print(f"  SPL          {result.spl:.3f}")
     print(f"  mean return  {result.mean_return:.3f}")
     print(f"  mean length  {result.mean_length:.1f}")
+    print_by_task(out["by_task"])
     if args.video:
         levels = [start + k for k in range(min(args.video_episodes, args.episodes))]
         frames, durations = video.record(
