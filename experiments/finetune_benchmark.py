@@ -107,6 +107,14 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "grpo-ft-wd-scst": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
                                  "--word-dropout", "0.35", "--baseline", "greedy", "--budget", "8m",
                                  "--total-env-steps", "1500000"]),
+    # grpo-ft-wd-scst with every step weighing the same (Dr. GRPO's length-unbiased sum). With each
+    # episode weighing the same, a two-step episode that STOPs wrongly puts half its blame on STOP
+    # while one that loops to the time limit spreads it over 256 steps, so the policy learns to
+    # loop rather than STOP: grpo-ft-wd-scst's greedy face_away failures at the time limit went
+    # from BC's 10 to 25 of 137 on Lang.
+    "grpo-ft-wd-scst-step": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                      "--word-dropout", "0.35", "--baseline", "greedy", "--weighting", "step",
+                                      "--budget", "8m", "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
