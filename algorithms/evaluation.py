@@ -20,6 +20,10 @@ from algorithms.envs import make_vec_env
 from fake_traces import solver
 from penguin_env.core import TASK_NAMES, GameState
 
+#: A time-limit failure whose last this many steps left the state unchanged counts as pressing
+#: into a wall (a greedy policy that bumps once sees the same frame and bumps for ever).
+STALL_STEPS = 10
+
 #: Any policy: ``(obs batch, batched core state of the same games) -> (N,) actions``.
 PolicyFn = Callable[[dict[str, np.ndarray], GameState], np.ndarray]
 
@@ -42,10 +46,15 @@ class EvalResult:
     timed_out: np.ndarray = field(repr=False)
     """Each episode ended at the time limit (truncated, not terminated): for a greedy policy,
     most often a loop between a few states."""
+    final_stall: np.ndarray = field(repr=False)
+    """Each episode's last steps in a row that left the penguin's cell and heading unchanged
+    (a turn always changes the heading, so these are moves into a wall)."""
 
     def by_task(self) -> dict[str, dict[str, float]]:
         """Per task present: episodes, success rate, SPL, and the failures split into those that
-        ran to the time limit and those the episode ended early (a wrong STOP, a wrong heading)."""
+        ran to the time limit and those the episode ended early (a wrong STOP, a wrong heading);
+        of the former, those whose last :data:`STALL_STEPS` steps were all moves into a wall (the
+        same frame, so a greedy policy repeats the same blocked move until the time limit)."""
         spl = episode_spl(self.successes, self.optimal_lengths, self.lengths)
         out: dict[str, dict[str, float]] = {}
         for task in np.unique(self.tasks):
@@ -57,6 +66,7 @@ class EvalResult:
                 "spl": float(spl[mask].mean()),
                 "failures_at_time_limit": int((failed & self.timed_out).sum()),
                 "failures_ended_early": int((failed & ~self.timed_out).sum()),
+                "failures_pressing_into_a_wall": int((failed & self.timed_out & (self.final_stall >= STALL_STEPS)).sum()),
             }
         return out
 
@@ -144,6 +154,7 @@ def evaluate(
     optimal = np.zeros(num_episodes, dtype=np.int64)
     tasks = np.zeros(num_episodes, dtype=np.int64)
     timed_out = np.zeros(num_episodes, dtype=bool)
+    final_stall = np.zeros(num_episodes, dtype=np.int64)
     episode = np.arange(n)  # which episode each game is playing; -1 once the game is idle
     obs, _ = envs.reset(seed=seed, options={"level": levels[:n]})
     optimal[:n] = solver.distances(envs.game.state)
@@ -152,9 +163,13 @@ def evaluate(
     try:
         while (episode >= 0).any():
             actions = np.asarray(act(obs, envs.game.state), dtype=np.int64)
+            pos, heading = envs.game.state.pos.copy(), envs.game.state.heading.copy()
             obs, reward, terminated, truncated, info = envs.step(actions)
             live = episode >= 0
             idx = episode[live]
+            # With next-step autoreset the game state still holds a finished episode's last state.
+            unchanged = (envs.game.state.pos == pos).all(axis=1) & (envs.game.state.heading == heading)
+            final_stall[idx] = np.where(unchanged[live], final_stall[idx] + 1, 0)
             returns[idx] += reward[live]
             lengths[idx] += 1
             done = (terminated | truncated) & live
@@ -195,4 +210,5 @@ def evaluate(
         optimal_lengths=optimal,
         tasks=tasks,
         timed_out=timed_out,
+        final_stall=final_stall,
     )

@@ -205,6 +205,7 @@ def test_eval_json(ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
     assert row["episodes"] == 12 and row["success_rate"] == pytest.approx(result["success"])
     failures = round((1 - result["success"]) * 12)
     assert row["failures_at_time_limit"] + row["failures_ended_early"] == failures
+    assert 0 <= row["failures_pressing_into_a_wall"] <= row["failures_at_time_limit"]
     assert "by task" in out and "collect" in out
 
 

@@ -79,6 +79,15 @@ def test_per_task_breakdown_matches_the_single_env_and_splits_failures() -> None
         row = spinner.by_task()[task]
         assert row["success_rate"] == 0.0 and row["failures_at_time_limit"] == row["episodes"]
     assert (spinner.timed_out == (spinner.lengths == spinner.lengths.max())).all()
+    assert (spinner.final_stall == 0).all()  # a turn always changes the heading
+    assert all(r["failures_pressing_into_a_wall"] == 0 for r in spinner.by_task().values())
+    # Walking forward only: the penguin reaches a wall within a room's width and presses into it
+    # for the rest of the episode, unless it collected the gold on its way.
+    walker = evaluate(lambda o, s: np.full(len(o["text"]), 2), "Penguin-Bare-v0", HELD_OUT, 40)
+    failed = ~walker.successes
+    assert failed.any() and walker.timed_out[failed].all()
+    assert (walker.final_stall[failed] >= walker.lengths[failed] - 8).all()
+    assert walker.by_task()["collect"]["failures_pressing_into_a_wall"] == int(failed.sum())
     # STOP at once: every failure ends early, none at the time limit.
     stopper = evaluate(lambda o, s: np.full(len(o["text"]), 4), "Penguin-Lang-v0", HELD_OUT, 40)
     rows = stopper.by_task().values()

@@ -7,8 +7,8 @@ Usage::
     penguin eval CKPT --env Penguin-Gold-v0 --video first.gif
 
 Besides the headline figures it prints success and SPL per task (collect, face, face_away,
-corner) and splits each task's failures into episodes that ran to the time limit and episodes
-that ended early.
+corner) and splits each task's failures into episodes that ran to the time limit (and of those,
+the ones that ended pressing into a wall) and episodes that ended early.
 """
 
 from __future__ import annotations
@@ -88,12 +88,13 @@ def _check(args: argparse.Namespace) -> None:
 def print_by_task(by_task: dict[str, dict[str, float]]) -> None:
     """The per-task table: success, SPL, and how the failures ended (a greedy policy that runs to
     the time limit is usually looping between a few states; one that ends early chose STOP or a
-    final heading wrongly)."""
-    print("  by task      episodes  success    SPL  failures at time limit / ended early")
+    final heading wrongly; in brackets, the time-limit failures that ended pressing into a wall)."""
+    print("  by task      episodes  success    SPL  failures: at time limit (pressing into a wall) / ended early")
     for task, row in by_task.items():
+        at_limit = f"{row['failures_at_time_limit']} ({row['failures_pressing_into_a_wall']})"
         print(
             f"    {task:<10} {row['episodes']:>8}  {row['success_rate']:>7.1%}  {row['spl']:.3f}"
-            f"  {row['failures_at_time_limit']:>22} / {row['failures_ended_early']}"
+            f"  {at_limit:>32} / {row['failures_ended_early']}"
         )
 
 
