@@ -115,6 +115,11 @@ FINE_TUNES: dict[str, tuple[str, list[str]]] = {
     "grpo-ft-wd-scst-step": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
                                       "--word-dropout", "0.35", "--baseline", "greedy", "--weighting", "step",
                                       "--budget", "8m", "--total-env-steps", "1500000"]),
+    # grpo-ft-wd-scst-step with the group's mean as the baseline (plain GRPO): no greedy episode,
+    # so every game of a group trains.
+    "grpo-ft-wd-step": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
+                                 "--word-dropout", "0.35", "--weighting", "step", "--budget", "8m",
+                                 "--total-env-steps", "1500000"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
