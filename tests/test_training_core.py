@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,7 @@ from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats, Logger
 from algorithms.run_dir import RunDir
 from algorithms.seeding import rng_state, seed_everything, set_rng_state
+from penguin_env.core import TASK_NAMES
 
 HELD_OUT = HeldOut(start_level=1_000_000, num_levels=40).env_kwargs({})
 
@@ -55,11 +57,6 @@ def test_evaluation_penalises_detours_and_covers_each_level_once() -> None:
 
 
 def test_per_task_breakdown_matches_the_single_env_and_splits_failures() -> None:
-    import gymnasium as gym
-
-    import penguin_env  # noqa: F401  (registers the ids)
-    from penguin_env.core import TASK_NAMES
-
     # Each episode's task is the one the single env gives for that level (batch size 7 so the
     # bookkeeping of restarted games is exercised).
     solver = evaluate(solver_policy, "Penguin-Lang-v0", HELD_OUT, num_episodes=40, num_envs=7)
