@@ -126,6 +126,19 @@ class PenguinVectorEnv(VectorEnv):
             self.num_envs, dtype=bool
         )  # NEXT_STEP: reset these on the next step
 
+    # The batched spaces hold (N, S, S, 3) low and high arrays, 25 MB for a thousand 64-pixel
+    # games and all derived from the single spaces: a pickled env (a trainer's resume state)
+    # leaves them out and rebuilds them (their sampling RNG starts afresh).
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["observation_space"], state["action_space"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
     # -- Gymnasium API ------------------------------------------------------------------------
     def reset(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import gymnasium as gym
@@ -376,3 +377,26 @@ def test_episodes_play_their_levels_and_frames_match_a_fresh_render(env_id: str)
         scratch.render_full(vec.game.state)
         np.testing.assert_array_equal(obs["image"], scratch.frames)
     assert episode.min() >= 3
+
+
+def test_pickled_vector_env_continues_exactly_and_leaves_the_batched_spaces_out() -> None:
+    env = PenguinVectorEnv("Penguin-Gold-v0", num_envs=64)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    env.step(rng.integers(0, 5, 64))
+    blob = pickle.dumps(env)
+    clone = pickle.loads(blob)
+    # The (64, 64, 64, 3) low and high arrays of the batched image space are 1.5 MB each.
+    low_high = 2 * env.observation_space["image"].low.nbytes
+    assert len(pickle.dumps(env.observation_space)) > low_high > len(blob) - len(pickle.dumps(env.game))
+    assert clone.observation_space == env.observation_space and clone.action_space == env.action_space
+    for _ in range(20):
+        actions = rng.integers(0, 5, 64)
+        a, b = env.step(actions), clone.step(actions)
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, dict):
+                assert x.keys() == y.keys()
+                for k in x:
+                    np.testing.assert_array_equal(x[k], y[k])
+            else:
+                np.testing.assert_array_equal(x, y)
