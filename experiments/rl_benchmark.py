@@ -25,8 +25,9 @@ from experiments.timed_run import TimedRun, run_timed
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
     "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "15",
                          "--total-env-steps", "5000000"], 0.95, 15.0),
-    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "20",
-                           "--total-env-steps", "5000000"], 0.90, 20.0),
+    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--horizon-per-cell", "2",
+                           "--num-groups", "128", "--num-epochs", "4", "--learning-rate", "1e-3", "--ent-coef", "0.03",
+                           "--time-limit", "20", "--total-env-steps", "5000000"], 0.90, 20.0),
     # The same task seen from the penguin (``view="ego"``: a window centred on it, heading up),
     # where "the gold is ahead" is a fixed place in the image instead of a relation to learn.
     "grpo-bare-ego": ("grpo", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego", "--curriculum",

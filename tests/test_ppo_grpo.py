@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from algorithms import registry
+from algorithms.envs import make_vec_env
 from algorithms.evaluation import evaluate
-from algorithms.grpo import GRPOConfig, grpo_loss
+from algorithms.grpo import GRPOConfig, episode_cut, grpo_loss
 from algorithms.onpolicy import k3_kl
 from algorithms.ppo import PPOConfig
+from penguin_env.vector import PenguinVectorEnv
 from tests.small_policy import tiny_run as common
 
 
@@ -46,6 +48,63 @@ def test_grpo_beats_random_on_bare_radius_one(tmp_path) -> None:
     assert result.final_eval_sampled.success_rate > random_success(cfg) + 0.3, result.summary()
     zero = [v for _, v in result.history["train/zero_std_groups"]]
     assert all(0.0 <= z <= 1.0 for z in zero)
+
+
+@pytest.mark.parametrize(
+    ("env_kwargs", "fields", "cut"),
+    [
+        ({}, {}, 256),  # the env's own limit, 4 * size**2
+        ({}, {"horizon_per_cell": 2}, 16),  # gold anywhere in 8 x 8: up to 7 cells away
+        ({"radius": 1}, {"horizon_per_cell": 2}, 4),
+        ({"radius": 3, "size": 5}, {"horizon_per_cell": 3}, 12),  # the radius, not the room, bounds it
+        ({"radius": 9, "size": 5}, {"horizon_per_cell": 3}, 15),  # the room, not the radius
+        ({"radius": 1}, {"horizon_per_cell": 2, "max_episode_steps": 3}, 3),  # the shorter cut
+        ({"max_steps": 10}, {"horizon_per_cell": 2}, 10),
+    ],
+)
+def test_episode_cut_follows_how_far_the_gold_can_be(env_kwargs, fields, cut) -> None:
+    envs = make_vec_env("Penguin-Bare-v0", 1, env_kwargs)
+    assert episode_cut(GRPOConfig(**fields), envs.config) == cut
+    envs.close()
+
+
+class LengthSpyVectorEnv(PenguinVectorEnv):
+    """A vector env that records the longest episode any of its games has played since the
+    last reset (picklable, as a run's resume state needs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.played = np.zeros(self.num_envs, dtype=np.int64)
+        self.longest = 0
+
+    def reset(self, **kwargs):
+        self.played[:] = 0
+        return super().reset(**kwargs)
+
+    def step(self, actions):
+        self.played += 1
+        self.longest = max(self.longest, int(self.played.max()))
+        return super().step(actions)
+
+
+def test_grpo_group_episodes_end_at_the_horizon_as_the_curriculum_widens(tmp_path, monkeypatch) -> None:
+    made: list[LengthSpyVectorEnv] = []
+
+    def spying_vec_env(env_id, num_envs, env_kwargs):
+        made.append(LengthSpyVectorEnv(env_id, num_envs, **env_kwargs))
+        return made[-1]
+
+    monkeypatch.setattr("algorithms.grpo.make_vec_env", spying_vec_env)
+    # A threshold of 0 widens the radius each time 32 episodes have been played: 1, 2, 3.
+    cfg = GRPOConfig(**common(tmp_path, "cut", env_kwargs={"size": 4, "image_size": 24}, final_eval_episodes=4),
+                     total_env_steps=600, group_size=4, num_groups=4, horizon_per_cell=2, curriculum=True,
+                     curriculum_threshold=0.0, curriculum_window=32)
+    registry.train(cfg)
+    longest = {envs.config.radius: envs.longest for envs in made}
+    assert {1, 2} <= set(longest)
+    for radius, length in longest.items():
+        assert length <= 2 * (radius + 1), (radius, length)
+    assert longest[1] == 4 and longest[2] > 4, longest  # the cut binds, and it grows with the radius
 
 
 @pytest.mark.parametrize("algo", ["ppo", "grpo"])
@@ -146,6 +205,7 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("grpo", {"group_size": 1}, "group_size must be >= 2"),
         ("grpo", {"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
         ("grpo", {"weighting": "token"}, "weighting must be"),
+        ("grpo", {"horizon_per_cell": -1}, "horizon_per_cell must be >= 0"),
         ("grpo", {"baseline": "median"}, r"baseline must be one of \('mean', 'rloo', 'greedy'\)"),
         ("grpo", {"word_dropout": 1.0}, r"word_dropout must be in \[0, 1\)"),
         ("ppo", {"word_dropout": -0.1}, r"word_dropout must be in \[0, 1\)"),
