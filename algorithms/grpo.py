@@ -103,13 +103,14 @@ class GRPOConfig(OnPolicyConfig):
     """Cut group episodes after ``horizon_per_cell * (d + 1)`` steps, where ``d`` is the
     farthest the gold can lie (Chebyshev cells): the curriculum's radius, the env's ``radius``,
     or ``size - 1`` for gold anywhere (0: off; with ``max_episode_steps`` too, the shorter cut
-    wins). Meant for one gold piece, as on Bare: collecting several takes longer. Every action of an episode shares its score, so over a time limit of ``4 * size**2``
-    steps a success credits a hundred wandering actions as much as the one that reached the
-    gold; a horizon near the shortest path keeps the credit on the actions that earned it, and
-    only episodes that head for the gold succeed. With 2 (a path to gold ``d`` cells away
-    takes at most ``d + 2`` steps) and the command line's Bare preset pseudo-GRPO learns
-    full-view Bare from scratch; with the env's own time limit it learned only which actions pay
-    on average (README)."""
+    wins). Meant for one gold piece, as on Bare: collecting several takes longer. Every
+    action of an episode shares its score, so over a time limit of ``4 * size**2`` steps a
+    success credits a hundred wandering actions as much as the one that reached the gold; a
+    horizon near the shortest path keeps the credit on the actions that earned it, and only
+    episodes that head for the gold succeed. With 2 (a path to gold ``d`` cells away takes at
+    most ``d + 2`` steps) and the command line's Bare preset pseudo-GRPO learns full-view Bare
+    from scratch; with the env's own time limit it learned only which actions pay on average
+    (README)."""
 
     def validate(self) -> None:
         super().validate()
