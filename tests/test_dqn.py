@@ -14,17 +14,20 @@ import agents
 from agents.network import Q_SAMPLING_EPSILON, epsilon_greedy
 from algorithms import dqn as dqn_module
 from algorithms import registry
+from algorithms.augment import corner_word_ids
 from algorithms.common import TrainingRun
 from algorithms.dqn import (
     DQNConfig,
     advantage_learning_targets,
     double_dqn_targets,
+    drop_replayed_words,
     margin_loss,
     td_targets,
     train,
 )
 from algorithms.envs import make_vec_env
 from algorithms.evaluation import evaluate
+from penguin_env.instructions import Tokenizer, all_instructions
 from tests.small_policy import EASY_ENV, small_policy, tiny_run
 
 
@@ -279,6 +282,7 @@ def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
         ({"exploration_initial_eps": -0.1}, r"exploration_initial_eps must be in \[0, 1\]"),
         ({"tau": 0.0}, r"tau must be in \(0, 1\]"),
         ({"advantage_learning": 1.0}, r"advantage_learning must be in \[0, 1\)"),
+        ({"word_dropout": 1.0}, r"word_dropout must be in \[0, 1\)"),
         ({"learning_starts": 10**9}, "learning_starts .* must be <= buffer_size"),
         ({"total_env_steps": 0}, "total_env_steps must be >= 1"),
         ({"augment": "maybe"}, "augment must be 'auto', 'on' or 'off'"),
@@ -303,3 +307,58 @@ def test_replay_ratio_and_epsilon_schedule() -> None:
                     exploration_initial_eps=1.0, exploration_final_eps=0.1)
     assert cfg.replay_ratio == 4.0
     assert cfg.epsilon(0.0) == 1.0 and cfg.epsilon(0.25) == pytest.approx(0.55) and cfg.epsilon(0.9) == pytest.approx(0.1)
+
+
+def words(row: torch.Tensor) -> list[int]:
+    return [int(t) for t in row if t != 0]
+
+
+def is_subsequence(part: list[int], whole: list[int]) -> bool:
+    remaining = iter(whole)
+    return all(token in remaining for token in part)
+
+
+def test_replayed_word_dropout_drops_the_same_words_from_observation_and_next_observation() -> None:
+    tokenizer = Tokenizer()
+    texts = torch.from_numpy(tokenizer.encode_batch(all_instructions("train") * 8)).long()
+    n = len(texts)
+    # The last 8 transitions' next observations hold another instruction (only possible for a
+    # ring that read across an episode's end; the function must not copy the words then).
+    next_texts = texts.clone()
+    next_texts[-8:] = texts[:8]
+    batch = {"obs": {"text": texts.clone()}, "next_obs": {"text": next_texts.clone()}}
+    drop_replayed_words(batch, 0.5, np.random.default_rng(0), corner_word_ids())
+    out, next_out = batch["obs"]["text"], batch["next_obs"]["text"]
+    corners = set(corner_word_ids().tolist())
+    assert torch.equal(out[: n - 8], next_out[: n - 8])  # same instruction: the same words dropped
+    for before, after in [(texts, out), (next_texts, next_out)]:
+        for original, kept in zip(before, after, strict=True):
+            # Kept words stay in order, at the front; corner words and at least one word survive.
+            assert is_subsequence(words(kept), words(original)) and words(kept)
+            assert corners & set(words(original)) <= set(words(kept))
+            assert (kept[len(words(kept)):] == 0).all()
+    lost = [len(words(o)) - len(words(k)) for o, k in zip(texts, out, strict=True)]
+    assert sum(x > 0 for x in lost) > n // 2  # at rate 0.5 most instructions lose a word
+    # The next observations with their own instruction are dropped from their own words.
+    assert all(is_subsequence(words(k), words(o)) for o, k in zip(texts[:8], next_out[-8:], strict=True))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_word_dropout_reaches_the_updates_only_when_set(tmp_path, monkeypatch, rate) -> None:
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def recording(batch, *args, **kwargs) -> None:
+        before = batch["obs"]["text"].clone()
+        drop_replayed_words(batch, *args, **kwargs)
+        seen.append((before, batch["obs"]["text"].clone()))
+
+    monkeypatch.setattr(dqn_module, "drop_replayed_words", recording)
+    cfg = DQNConfig(**common(tmp_path, f"wd{rate}", total_env_steps=800, learning_starts=200,
+                             final_eval_episodes=4, word_dropout=rate))
+    result = train(cfg)
+    assert result.steps > 0
+    if rate == 0:
+        assert not seen
+        return
+    assert len(seen) == result.steps  # every gradient step's batch
+    assert any(not torch.equal(before, after) for before, after in seen)
