@@ -65,11 +65,6 @@ def sb3_flags(cfg: DQNConfig) -> list[str]:
     })
 
 
-#: The dqn-gold-wd entry's changes to the Gold preset.
-GOLD_WORD_DROPOUT = {"word_dropout": 0.35, "train_freq": 2, "total_env_steps": 3_500_000,
-                     "exploration_fraction": 0.0571}
-
-
 def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
     """name -> (algorithm, flags, target greedy success or None, minutes allowed)."""
     bare = DQNConfig.for_env("Penguin-Bare-v0")
@@ -83,10 +78,6 @@ def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
                                  "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
         "dqn-gold": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
                              *flags(gold_preset)], 0.80, GOLD_MINUTES),
-        # Word dropout on replayed instructions (the held-out phrasings were the gap) and half the
-        # replay ratio (twice the env steps in 30 minutes; epsilon still decays over 200k).
-        "dqn-gold-wd": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
-                                *flags({**gold_preset, **GOLD_WORD_DROPOUT})], 0.80, GOLD_MINUTES),
     }
 
 
