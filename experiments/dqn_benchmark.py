@@ -19,6 +19,7 @@ from typing import Any
 
 from algorithms.dqn import ENV_PRESETS, DQNConfig
 from experiments.rl_benchmark import (
+    flags,
     kept_rows,
     measured_on,
     plot_curves,
@@ -28,18 +29,6 @@ from experiments.rl_benchmark import (
 )
 
 BARE_MINUTES, GOLD_MINUTES = 20.0, 30.0
-
-
-def flags(settings: dict[str, Any]) -> list[str]:
-    """Command-line flags (``--field-name value``) for config fields."""
-    out: list[str] = []
-    for key, value in settings.items():
-        name = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            out.append(name if value else "--no-" + key.replace("_", "-"))
-        else:
-            out += [name, str(value)]
-    return out
 
 
 def sb3_flags(cfg: DQNConfig) -> list[str]:

@@ -19,21 +19,35 @@ from pathlib import Path
 from typing import Any
 
 from experiments.machine import describe
+from experiments.presets import PRESETS
 from experiments.timed_run import TimedRun, run_timed
 
-#: name -> (algorithm, flags, target greedy success, minutes allowed)
+
+def flags(settings: dict[str, Any]) -> list[str]:
+    """Command-line flags (``--field-name value``) for config fields."""
+    out: list[str] = []
+    for key, value in settings.items():
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(name if value else "--no-" + key.replace("_", "-"))
+        else:
+            out += [name, str(value)]
+    return out
+
+
+#: name -> (algorithm, flags, target greedy success, minutes allowed). The plain commands carry
+#: the command line's presets (``experiments.presets.PRESETS``) as flags.
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
-    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--time-limit", "15",
-                         "--total-env-steps", "5000000"], 0.95, 15.0),
-    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--curriculum", "--horizon-per-cell", "2",
-                           "--num-groups", "128", "--num-epochs", "4", "--learning-rate", "1e-3", "--ent-coef", "0.03",
-                           "--time-limit", "20", "--total-env-steps", "5000000"], 0.90, 20.0),
+    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--time-limit", "15",
+                         *flags(PRESETS[("ppo", "Penguin-Bare-v0")])], 0.95, 15.0),
+    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--time-limit", "20",
+                           *flags(PRESETS[("grpo", "Penguin-Bare-v0")])], 0.90, 20.0),
     # The same task seen from the penguin (``view="ego"``: a window centred on it, heading up),
     # where "the gold is ahead" is a fixed place in the image instead of a relation to learn.
     "grpo-bare-ego": ("grpo", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego", "--curriculum",
                                "--time-limit", "20", "--total-env-steps", "5000000"], 0.90, 20.0),
     "ppo-gold": ("ppo", ["--env-id", "Penguin-Gold-v0", "--time-limit", "30",
-                         "--total-env-steps", "10000000"], 0.90, 30.0),
+                         *flags(PRESETS[("ppo", "Penguin-Gold-v0")])], 0.90, 30.0),
 }
 
 
