@@ -188,7 +188,7 @@ def load_into(policy: MultimodalPolicy, path: str | os.PathLike) -> dict[str, An
 
     The policy also takes the checkpoint's :attr:`~agents.MultimodalPolicy.acting_head` (a
     trainer that warm-starts from another trainer's checkpoint then sets its own, as
-    :class:`algorithms.common.TrainingRun` does). Returns the checkpoint dict (for its
+    :class:`algorithms.driver.TrainingRun` does). Returns the checkpoint dict (for its
     ``extra`` and ``resume`` entries).
 
     Raises:

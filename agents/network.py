@@ -52,19 +52,20 @@ def epsilon_greedy(
     """Per row of ``q`` ``(B, A)``: a random action with probability ``epsilon``, else the argmax.
 
     The random action is uniform over all ``A`` actions, or over ``random_actions`` when given
-    (the greedy choice may still be any action). Random draws come from ``generator`` (on the
-    CPU), so they are reproducible.
+    (the greedy choice may still be any action). Random draws come from ``generator``, on its
+    own device (``q``'s device without one), so they are reproducible.
     """
     greedy = q.argmax(dim=-1)
     n, num_actions = q.shape
-    explore = torch.rand(n, generator=generator) < epsilon
+    device = generator.device if generator is not None else q.device
+    explore = torch.rand(n, generator=generator, device=device) < epsilon
     if random_actions is None:
-        random = torch.randint(0, num_actions, (n,), generator=generator)
+        random = torch.randint(0, num_actions, (n,), generator=generator, device=device)
     else:
-        choices = torch.as_tensor(list(random_actions), dtype=torch.long)
+        choices = torch.as_tensor(list(random_actions), dtype=torch.long, device=device)
         if len(choices) == 0 or int(choices.min()) < 0 or int(choices.max()) >= num_actions:
             raise ValueError(f"random_actions must be a non-empty subset of 0..{num_actions - 1}, got {list(random_actions)}")
-        random = choices[torch.randint(0, len(choices), (n,), generator=generator)]
+        random = choices[torch.randint(0, len(choices), (n,), generator=generator, device=device)]
     return torch.where(explore.to(q.device), random.to(q.device), greedy)
 
 
@@ -255,7 +256,9 @@ class MultimodalPolicy(nn.Module):
             actions = epsilon_greedy(scores, Q_SAMPLING_EPSILON, generator)
         else:
             probs = torch.softmax(scores, dim=-1)
-            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if generator is not None:  # draw on the generator's device
+                probs = probs.to(generator.device)
+            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(scores.device)
         if as_torch:
             return actions[0] if single else actions
         actions_np = actions.cpu().numpy().astype(np.int64)

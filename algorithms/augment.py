@@ -15,6 +15,7 @@ the network that the same situation seen in another orientation calls for the sa
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -218,9 +219,10 @@ def make_augmenter(env_id: str, env_kwargs: dict[str, Any], augment: str) -> Sym
     return SymmetryAugment()
 
 
+@functools.cache
 def corner_word_ids() -> torch.Tensor:
     """Token ids of the corner words, which word dropout never drops: no other word of a corner
-    instruction names the corner."""
+    instruction names the corner. (Cached: treat the tensor as read-only.)"""
     vocab = Tokenizer().vocab
     return torch.tensor(sorted({vocab.index(word) for name in CORNER_NAMES for word in name.split()}))
 

@@ -1,22 +1,21 @@
 """Behaviour cloning from the exact solver, with DAgger rounds.
 
-The loop, top to bottom:
+One iteration is one gradient step (:func:`train`):
 
-1. data: solver demonstrations (a trace dataset file, or generated here on the fly by running
-   the solver with epsilon-random detours in the batched env), each step labelled with *every*
-   optimal action of its state;
-2. train: cross-entropy between the policy and the uniform distribution over the optimal
-   actions (optionally label-smoothed and class-balanced);
-3. DAgger: after each phase, roll out the current policy, label the states it visits with the
-   solver's optimal actions, add them to the data, and train on;
-4. all along: TensorBoard scalars, held-out evaluation, atomic checkpoints, resume after Ctrl-C.
+1. data: solver demonstrations (a trace dataset file, or generated here by running the solver
+   with epsilon-random detours in the batched env: :func:`collect`), each step labelled with
+   *every* optimal action of its state; at the start of each later phase, a DAgger round rolls
+   out the current policy and labels the states it visits with the solver's optimal actions;
+2. update: cross-entropy between the policy and the uniform distribution over the optimal
+   actions (optionally one canonical action, label-smoothed, class-balanced, symmetry-augmented
+   or with words of the instruction left out);
+3. log.
 
-Run it from the command line with ``python -m experiments.train_bc``.
+Evaluation, checkpoints and resume are the driver's (:class:`algorithms.driver.TrainingRun`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,22 +25,31 @@ import torch
 import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
-from agents import MultimodalPolicy, PolicyConfig
-from algorithms.augment import check_augment, corner_word_ids, drop_words, make_augmenter
-from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
+from agents import MultimodalPolicy
+from algorithms.augment import (
+    SymmetryAugment,
+    check_augment,
+    corner_word_ids,
+    drop_words,
+    make_augmenter,
+)
+from algorithms.config import TrainerConfig, need
+from algorithms.diagnostics import active_units
+from algorithms.driver import Callback, TrainingRun, TrainResult
 from algorithms.envs import make_vec_env
-from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats
-from algorithms.progress import Progress
+from algorithms.optim import make_adam, set_learning_rate
+from algorithms.seeding import data_seed
+from algorithms.trainer_state import TrainerState
 from fake_traces import solver
+from penguin_env import NUM_ACTIONS
 from penguin_env.core import Action
-
-NUM_ACTIONS = 5
 
 
 @dataclass
 class BCConfig(TrainerConfig):
-    """Behaviour cloning (+ DAgger) hyper-parameters (plus every :class:`TrainerConfig` field)."""
+    """Behaviour cloning (+ DAgger) hyper-parameters (plus every
+    :class:`~algorithms.config.TrainerConfig` field)."""
 
     env_id: str = "Penguin-Gold-v0"
     """Registered Penguin env id."""
@@ -72,9 +80,7 @@ class BCConfig(TrainerConfig):
     """Raise the learning rate linearly from 0 over the first steps. Adam moves every weight by
     about the learning rate from the first step, however small its gradient; early on every
     sample pushes the same way (towards the commonest action), so without warm-up a trunk unit
-    with a large fan-in shifts for every input at once and most switch off (a flat start). A
-    200-step warm-up was too short at 3e-3: on Gold 73-91% of the trunk was dead from step 450
-    to 850 and the loss sat at 1.29 until step ~1,000."""
+    with a large fan-in shifts for every input at once and most switch off (a flat start)."""
     weight_decay: float = 0.0
     """Adam weight decay (L2)."""
     max_grad_norm: float = 1.0
@@ -105,9 +111,9 @@ class BCConfig(TrainerConfig):
     eval_every: int = 1_000
     """Gradient steps between held-out evaluations (0: only at the end)."""
     log_every: int = 50
-    """Gradient steps between TensorBoard dumps."""
+    """Gradient steps between TensorBoard dumps (0: after every step)."""
     checkpoint_every: int = 1_000
-    """Gradient steps between resume checkpoints (also written on Ctrl-C and at the end)."""
+    """Gradient steps between resume checkpoints (also written by wall time, on Ctrl-C and at the end)."""
 
     def validate(self) -> None:
         super().validate()
@@ -134,11 +140,9 @@ class BCConfig(TrainerConfig):
         check_augment(self.env_id, self.env_kwargs, self.augment)
         need(self.targets in ("canonical", "uniform"), f"targets must be 'canonical' or 'uniform', got {self.targets!r}")
 
-    @classmethod
-    def for_env(cls, env_id: str, **changes: Any) -> BCConfig:
-        """The settings with which behaviour cloning reaches its benchmark target on ``env_id``
-        (:data:`ENV_PRESETS`), with ``changes`` applied."""
-        return cls(**{"env_id": env_id, **ENV_PRESETS.get(env_id, {}), **changes})
+    @property
+    def budget(self) -> tuple[int, str]:
+        return int(self.total_steps), "gradient_steps"
 
     def capacity(self) -> int:
         """Rows of the labelled-step arrays (allocated once)."""
@@ -146,45 +150,6 @@ class BCConfig(TrainerConfig):
             self.dagger_rounds * self.dagger_steps
         )
         return max(1, min(self.max_dataset_steps, planned))
-
-
-#: Per-env settings of :meth:`BCConfig.for_env` (where they differ from the defaults). Bare
-#: needs far less data: one gold piece in an empty room. Walls needs more gradient steps and the
-#: ``walls`` network: with ``fast``'s 16 channels and one convolution the policy took FORWARD in
-#: 5-8% of the states where the cell ahead is a wall, and a greedy policy that does so once
-#: repeats it until the time limit (34.6% greedy); 32 channels, two convolutions and glimpses
-#: reached 86.6%, and with augmentation at 1e-3 91.8% (README). Gold's greedy policy
-#: generalises with more data (92% with 260,000 labelled steps, past the memory bound): symmetry augmentation shows each
-#: step in its eight orientations at no memory cost, and a longer run at a lower rate fits them
-#: (seeds 0, 1, 2: 97.0%, 96.4%, 93.6%; at 3e-3 seed 1 took off only after 4,000 steps and
-#: ended at 89.8%). Lang's
-#: instruction decides the task: word dropout lets the policy read the held-out test
-#: phrasings, and the lower rate over more steps keeps it from stalling with some tasks
-#: unlearnt (see the README).
-ENV_PRESETS: dict[str, dict[str, Any]] = {
-    "Penguin-Bare-v0": {
-        "data_steps": 30_000,
-        "total_steps": 3_000,
-        "dagger_rounds": 1,
-        "dagger_steps": 8_000,
-        "eval_every": 1_000,
-        "eval_episodes": 100,
-    },
-    "Penguin-Gold-v0": {"augment": "on", "total_steps": 9_000, "learning_rate": 1e-3},
-    "Penguin-Walls-v0": {
-        "policy": PolicyConfig.preset("walls"),
-        "augment": "on",
-        "learning_rate": 1e-3,
-        "total_steps": 12_000,
-        "eval_every": 2_000,
-    },
-    "Penguin-Lang-v0": {
-        "word_dropout": 0.35,
-        "learning_rate": 1e-3,
-        "total_steps": 15_000,
-        "eval_every": 2_500,
-    },
-}
 
 
 class LabelledSteps:
@@ -329,14 +294,14 @@ def collect(
     obs, _ = envs.reset(seed=seed)
     remaining = num_steps
     while remaining > 0:
-        mask = solver.optimal_action_mask(envs.game.state)
+        mask = solver.optimal_action_mask(envs.get_state())
         take = min(remaining, num_envs)
         into.add(obs["image"][:take], obs["text"][:take], mask[:take])
         remaining -= take
         if remaining == 0:
             break
         if policy is None:
-            actions = solver.expert_actions(envs.game.state, rng)
+            actions = solver.expert_actions(envs.get_state(), rng)
         else:
             actions = policy.act(obs, deterministic=True)
         # Random detours never STOP: a random STOP would end the episode instead of showing
@@ -372,7 +337,8 @@ def bc_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy to the uniform distribution over each state's optimal actions.
 
-    Returns the loss and diagnostics: accuracy (greedy action is optimal) and entropy.
+    Returns the loss and diagnostics (0-d tensors): accuracy (the greedy action is a target
+    action) and entropy.
     """
     target = mask.float() / mask.float().sum(dim=1, keepdim=True)
     if label_smoothing > 0:
@@ -387,17 +353,13 @@ def bc_loss(
     with torch.no_grad():
         accuracy = mask.gather(1, logits.argmax(dim=1, keepdim=True)).float().mean()
         entropy = -(logp.exp() * logp).sum(dim=1).mean()
-    return loss, {"train/accuracy": float(accuracy), "train/entropy_loss": -float(entropy)}
+    return loss, {"train/accuracy": accuracy, "train/entropy_loss": -entropy}
 
 
 def _class_weight(data: LabelledSteps, device: torch.device) -> torch.Tensor:
     share = (data.mask / data.mask.sum(axis=1, keepdims=True)).mean(axis=0)
     weight = 1.0 / (NUM_ACTIONS * np.maximum(share, 1e-3))
     return torch.as_tensor(weight, dtype=torch.float32, device=device)
-
-
-def _round_seed(seed: int, round_index: int) -> int:
-    return seed * 1_000_003 + round_index * 7919 + 17
 
 
 def learning_rate(cfg: BCConfig, step: int) -> float:
@@ -408,169 +370,112 @@ def learning_rate(cfg: BCConfig, step: int) -> float:
     return lr
 
 
-def dead_fraction(features: torch.Tensor) -> float:
-    """Share of trunk units that are zero for every sample of a batch (dead ReLUs)."""
-    return float((features <= 0).all(dim=0).float().mean())
+@dataclass
+class BCState(TrainerState):
+    """What behaviour cloning carries between gradient steps (saved in resume checkpoints). The
+    labelled steps are not: the demonstrations are a pure function of the seed and are made
+    again, and each DAgger round's steps are saved in the run directory's ``data/``."""
+
+    optimizer: torch.optim.Optimizer
+    rounds_done: int = 0
+    """DAgger rounds collected so far."""
 
 
 def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     """Train a policy by behaviour cloning (+ DAgger) and evaluate it on held-out levels.
 
-    ``callback(step)`` is called after every gradient step (for custom logging or stopping).
-
-    Writes ``runs/<name>/`` (config.json, TensorBoard events, checkpoints/, eval.csv, and the
-    DAgger rounds' labelled steps in data/). Ctrl-C saves a resume checkpoint and returns;
-    ``resume=True`` continues from it, and a resumed run ends with the same weights as an
-    uninterrupted one with the same seed.
+    ``callback(iteration)`` is called after every gradient step. Writes ``runs/<name>/``
+    (config.json, TensorBoard events, checkpoints/, eval.csv, and the DAgger rounds' labelled
+    steps in data/). Ctrl-C saves a resume checkpoint and returns; ``resume=True`` continues,
+    ending with the same weights as an uninterrupted run.
     """
     cfg = config
     augmenter = make_augmenter(cfg.env_id, cfg.env_kwargs, cfg.augment)
-    corner_ids = corner_word_ids()
-    session = TrainingRun(cfg, "bc")
-    policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
-    data_dir = session.run.path / "data"
+    run = TrainingRun(cfg, "bc")
+    policy = run.policy
+    state = BCState(optimizer=make_adam(policy.parameters(), cfg.learning_rate, weight_decay=cfg.weight_decay))
+    resumed = run.start(state)
+    data_dir = run.run.path / "data"
     data_dir.mkdir(exist_ok=True)
-    train_kwargs = cfg.train_env_kwargs()
-    optimizer = make_adam(policy.parameters(), cfg.learning_rate, weight_decay=cfg.weight_decay)
+    data = demonstrations(cfg, run.observation_space)
+    if not resumed and cfg.dataset is None:
+        run.count(env_steps=cfg.data_steps)
+    for k in range(1, state.rounds_done + 1):
+        data.extend(LabelledSteps.load(data_dir / f"round{k}.npz"))
+    class_weight = _class_weight(data, run.device) if cfg.class_balance else None
+    run.eval_columns = lambda: {"data_steps": len(data)}
     phase_len = max(1, cfg.total_steps // (cfg.dagger_rounds + 1))
 
-    step, rounds_done = 0, 0
-    saved = session.resume_state()
-    if saved is not None:
-        optimizer.load_state_dict(saved["optimizer"])
-        step, rounds_done = int(saved["step"]), int(saved["rounds_done"])
-    session.write_config()
-
-    # -- data: demonstrations (round 0) and the DAgger rounds done so far ----------------------
-    def round_file(k: int) -> Path:
-        return data_dir / f"round{k}.npz"
-
-    # The solver's demonstrations are a pure function of the seed, so a resumed run generates
-    # them again instead of keeping gigabytes of frames on disk; DAgger rounds depend on the
-    # policy of their time and are saved.
-    space = session.observation_space
-    if cfg.dataset is not None:
-        data = LabelledSteps.from_trace_file(cfg.dataset, cfg.capacity())
-    else:
-        data = LabelledSteps(
-            cfg.capacity(),
-            space["image"].shape,
-            space["text"].shape[0],
-            text_dtype=space["text"].dtype,
-        )
-        collect(
-            cfg.env_id,
-            train_kwargs,
-            cfg.num_envs,
-            cfg.data_steps,
-            _round_seed(cfg.seed, 0),
-            cfg.expert_epsilon,
-            None,
-            into=data,
-        )
-    for k in range(1, rounds_done + 1):
-        data.extend(LabelledSteps.load(round_file(k)))
-    class_weight = _class_weight(data, device) if cfg.class_balance else None
-
-    def resume_state() -> dict[str, Any]:
-        return {
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "rounds_done": rounds_done,
-            "rng": session.rng_state(),
-        }
-
-    def checkpoint(path: Path) -> None:
-        session.save(path, resume_state(), data_steps=len(data))
-
-    progress = Progress(
-        cfg.total_steps, initial=step, enabled=cfg.progress, desc=f"bc {cfg.env_id}"
-    )
-    tick, tick_step = time.perf_counter(), step
     policy.train()
-    with GracefulInterrupt() as stop:
-        while step < cfg.total_steps:
-            # DAgger: at the start of each later phase, label what the current policy visits.
-            if rounds_done < cfg.dagger_rounds and step >= (rounds_done + 1) * phase_len:
-                rounds_done += 1
-                stats = EpisodeStats(cfg.num_envs, next_step_autoreset=False)
-                policy.eval()
-                new = collect(
-                    cfg.env_id,
-                    train_kwargs,
-                    cfg.num_envs,
-                    cfg.dagger_steps,
-                    _round_seed(cfg.seed, rounds_done),
-                    cfg.dagger_epsilon,
-                    policy,
-                    stats,
-                )
-                policy.train()
-                new.save(round_file(rounds_done))
-                data.extend(new)
-                del new
-                if cfg.class_balance:
-                    class_weight = _class_weight(data, device)
-                logger.record_dict(stats.scalars())
-                progress.write(
-                    f"DAgger round {rounds_done}: +{cfg.dagger_steps} policy steps labelled "
-                    f"(data now {len(data)}), rollout {stats.scalars()}"
-                )
+    for iteration in run.iterations(state, callback):
+        if state.rounds_done < cfg.dagger_rounds and iteration >= (state.rounds_done + 1) * phase_len:
+            state.rounds_done += 1
+            new, stats = dagger_round(policy, cfg, state.rounds_done)
+            new.save(data_dir / f"round{state.rounds_done}.npz")
+            data.extend(new)
+            run.count(env_steps=cfg.dagger_steps)
+            if cfg.class_balance:
+                class_weight = _class_weight(data, run.device)
+            run.log(stats.scalars())
 
-            idx = rng.integers(0, len(data), cfg.batch_size)
-            batch = {
-                "image": torch.from_numpy(data.image[idx]).to(device),
-                "text": torch.from_numpy(data.text[idx]).to(device),
-            }
-            mask = torch.from_numpy(data.mask[idx]).to(device)
-            if augmenter is not None:
-                batch["image"], batch["text"], mask = augmenter(
-                    batch["image"], batch["text"], mask, rng
-                )
-            if cfg.word_dropout > 0:
-                batch["text"] = drop_words(batch["text"], cfg.word_dropout, rng, corner_ids)
-            optimizer.param_groups[0]["lr"] = learning_rate(cfg, step)
-            out = policy(batch, heads=("logits", "features"))
-            target_mask = canonical_targets(mask) if cfg.targets == "canonical" else mask
-            loss, diagnostics = bc_loss(out["logits"], target_mask, cfg.label_smoothing, class_weight)
-            with torch.no_grad():  # greedy action optimal (any optimal action counts)
-                diagnostics["train/accuracy"] = float(mask.gather(1, out["logits"].argmax(dim=1, keepdim=True)).float().mean())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            step += 1
-
-            logger.record("train/loss", loss.item())
-            logger.record_dict(diagnostics)
-            logger.record("train/grad_norm", float(grad_norm))
-            logger.record("train/dead_units", dead_fraction(out["features"].detach()))
-            if cfg.log_every > 0 and (step % cfg.log_every == 0 or step == cfg.total_steps):
-                now = time.perf_counter()
-                logger.record(
-                    "time/fps", (step - tick_step) * cfg.batch_size / max(now - tick, 1e-9)
-                )
-                logger.record("train/learning_rate", optimizer.param_groups[0]["lr"])
-                logger.record("train/n_updates", step)
-                logger.record("train/data_steps", len(data))
-                logger.dump(step)
-                tick, tick_step = now, step
-            if cfg.eval_every > 0 and step % cfg.eval_every == 0 and step < cfg.total_steps:
-                session.evaluate(step, cfg.eval_episodes, resume_state, data_steps=len(data))
-                policy.train()
-                logger.dump(step)
-            if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0:
-                checkpoint(session.run.last_checkpoint)
-            progress.update(
-                1, loss=loss.item(), acc=diagnostics["train/accuracy"], success=session.last_success
-            )
-            if session.loop_should_end(step, callback, stop):
-                break
-    progress.close()
-
-    env_steps = (cfg.data_steps if cfg.dataset is None else 0) + rounds_done * cfg.dagger_steps
-    return session.finish(step, env_steps, resume_state, step, {"data_steps": len(data)})
+        idx = run.rng.integers(0, len(data), cfg.batch_size)
+        batch = {"image": torch.from_numpy(data.image[idx]).to(run.device),
+                 "text": torch.from_numpy(data.text[idx]).to(run.device)}
+        mask = torch.from_numpy(data.mask[idx]).to(run.device)
+        set_learning_rate(state.optimizer, learning_rate(cfg, iteration))
+        scalars = bc_update(policy, state.optimizer, batch, mask, cfg, class_weight, run.rng, augmenter)
+        run.count(gradient_steps=1)
+        run.log({**scalars, "train/learning_rate": state.optimizer.param_groups[0]["lr"],
+                 "train/data_steps": len(data)})
+    return run.finish()
 
 
-#: The name this trainer had before every trainer shared one interface.
-train_bc = train
+def demonstrations(cfg: BCConfig, space: Any) -> LabelledSteps:
+    """The solver's demonstrations: the trace file ``cfg.dataset``, or ``cfg.data_steps`` steps
+    played here (data round 0), in arrays sized for the DAgger rounds to come."""
+    if cfg.dataset is not None:
+        return LabelledSteps.from_trace_file(cfg.dataset, cfg.capacity())
+    data = LabelledSteps(cfg.capacity(), space["image"].shape, space["text"].shape[0], text_dtype=space["text"].dtype)
+    collect(cfg.env_id, cfg.train_env_kwargs(), cfg.num_envs, cfg.data_steps, data_seed(cfg.seed, 0),
+            cfg.expert_epsilon, None, into=data)
+    return data
+
+
+def dagger_round(policy: MultimodalPolicy, cfg: BCConfig, round_index: int) -> tuple[LabelledSteps, EpisodeStats]:
+    """DAgger round ``round_index``: ``dagger_steps`` steps of the current policy (greedy, with
+    ``dagger_epsilon`` random moves), each labelled with the solver's optimal actions."""
+    stats = EpisodeStats(cfg.num_envs, next_step_autoreset=False)
+    policy.eval()
+    new = collect(cfg.env_id, cfg.train_env_kwargs(), cfg.num_envs, cfg.dagger_steps,
+                  data_seed(cfg.seed, round_index), cfg.dagger_epsilon, policy, stats)
+    policy.train()
+    return new, stats
+
+
+def bc_update(
+    policy: MultimodalPolicy,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    mask: torch.Tensor,
+    cfg: BCConfig,
+    class_weight: torch.Tensor | None,
+    rng: np.random.Generator,
+    augmenter: SymmetryAugment | None,
+) -> dict[str, torch.Tensor]:
+    """One gradient step on a minibatch of labelled steps (``mask``: every optimal action);
+    returns the loss and diagnostics as 0-d tensors."""
+    if augmenter is not None:
+        batch["image"], batch["text"], mask = augmenter(batch["image"], batch["text"], mask, rng)
+    if cfg.word_dropout > 0:
+        batch["text"] = drop_words(batch["text"], cfg.word_dropout, rng, corner_word_ids())
+    out = policy(batch, heads=("logits", "features"))
+    target_mask = canonical_targets(mask) if cfg.targets == "canonical" else mask
+    loss, scalars = bc_loss(out["logits"], target_mask, cfg.label_smoothing, class_weight)
+    with torch.no_grad():  # greedy action optimal (any optimal action counts)
+        scalars["train/accuracy"] = mask.gather(1, out["logits"].argmax(dim=1, keepdim=True)).float().mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    return {**scalars, "train/loss": loss.detach(), "train/grad_norm": grad_norm.detach(),
+            "train/active_units": active_units(out["features"])}

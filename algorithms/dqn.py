@@ -1,20 +1,19 @@
-"""Double DQN through the one policy network: one loop, top to bottom.
+"""Double DQN through the one policy network.
 
-Each iteration:
+One iteration, top to bottom (:func:`train`):
 
-1. act: epsilon-greedy on the online network's Q head in ``num_envs`` games of the native
-   vector env, epsilon decaying linearly from ``exploration_initial_eps`` to
+1. act (:func:`act`): epsilon-greedy on the online network's Q head in ``num_envs`` games of
+   the native vector env, epsilon decaying linearly from ``exploration_initial_eps`` to
    ``exploration_final_eps`` over ``exploration_fraction`` of the budget;
 2. store the step in the replay ring (:mod:`algorithms.replay`: each frame once, next
    observations read from the following row of the same game, autoreset rows never sampled);
-3. every ``train_freq`` iterations, once ``learning_starts`` transitions are stored,
-   ``gradient_steps`` updates on minibatches of n-step transitions: the online network picks
-   the next action, the target network values it (Double DQN, van Hasselt et al. 2016), Huber
-   loss, gradient-norm clipping; optionally a large-margin loss towards the solver's optimal
-   actions (DQfD's supervised loss) whose weight decays to 0;
-4. target network: ``tau``-weighted copy (``tau=1``: hard copy) every
-   ``target_update_interval`` updates;
-5. stable-baselines3's DQN log names, held-out evaluation, checkpoints, progress bar.
+3. update (:func:`dqn_update`): every ``train_freq`` iterations, once ``learning_starts``
+   transitions are stored, ``gradient_steps`` updates on minibatches of n-step transitions: the
+   online network picks the next action, the target network values it (Double DQN, van Hasselt
+   et al. 2016), Huber loss, gradient-norm clipping; optionally a large-margin loss towards the
+   solver's optimal actions (DQfD's supervised loss) whose weight decays to 0; the target
+   network follows the online one (``tau``-weighted) every ``target_update_interval`` steps;
+4. log: stable-baselines3's DQN names.
 
 Only the shared encoder and the Q head are trained (the optimizer holds just those
 parameters); the policy's logits and value heads stay as they were (e.g. from BC). The trained
@@ -22,48 +21,19 @@ network acts through its Q head (``policy.acting_head = "q"``, saved in checkpoi
 ``evaluate`` and ``agents.load`` act with argmax Q on a DQN checkpoint.
 
 Time-limit truncation is not termination: a truncated transition bootstraps from the episode's
-last observation. Checkpoints leave the replay buffer out unless ``save_buffer``; with it,
-a resumed run ends with exactly the weights of an uninterrupted one.
+last observation. Resume checkpoints leave the replay buffer out unless ``save_buffer``; with
+it, a resumed run ends with exactly the weights of an uninterrupted one.
 
-Choices that made it learn on ``Penguin-Bare-v0`` (measured, 2 CPU cores):
-
-- The trunk died first. With the network's default Q head (orthogonal gain 1: initial Q values
-  of about +-0.5 against returns near 0) and the full learning rate from the first step, the
-  trunk's ReLUs switched off for every input one after another (87% active after 10k env steps,
-  16% after 250k; ``train/active_units`` logs it) and Q became the same for every state. A
-  small Q head (:attr:`DQNConfig.small_q_init`), a learning-rate warm-up, a lower rate
-  (2.5e-4) and prioritized replay (reward transitions are ~0.2% of the data) together keep
-  ~85% active (not separated: one run with all four).
-- ``gamma=0.95``: see :attr:`DQNConfig.gamma`.
-- Advantage learning (:attr:`DQNConfig.advantage_learning`, in the Bare preset): the greedy
-  policy's remaining failures were loops far from the gold, where the best action leads the
-  next by only ``gamma**d * (1 - gamma)``; widening that gap tenfold took the three seeds from
-  85-88% to 90.6-97.0% greedy success in 20 minutes.
-- Exploration over the first 10% of the budget: in collect tasks STOP ends the episode, so
-  while epsilon is large episodes last ~5 steps; the greedy policy must take over early.
-  :attr:`DQNConfig.explore_stop` off (in the Bare preset) keeps STOP out of the random actions
-  instead: with it the slow seed's 20-minute greedy success went from 90.6% to 96.0% and the
-  three seeds end at 95.4-96.8%.
-
-On ``Penguin-Gold-v0`` (three gold pieces, no curriculum) three more things mattered:
-
-- Without advantage learning the trunk died slowly (active units 0.27 after 2M env steps) and
-  30 minutes ended at 0% greedy success; with it the trunk stays alive and the runs learn.
-- STOP among epsilon's random actions ended the exploring episodes early (a random STOP every
-  ~100 steps at epsilon 0.05), so the buffer held few episodes that collected all three pieces.
-  Keeping STOP out of them (``explore_stop=False``, the Gold preset) took 30-minute greedy
-  success from 6.6%, 38.4% and 15.4% (seeds 0-2) to 90.8%, 81.8% and 59.6%.
-- The held-out phrasings were the rest of the gap: a run that played its training levels
-  perfectly had 91.7% greedy success on held-out levels with training phrasings and 53.7% with
-  the held-out ones. :attr:`DQNConfig.word_dropout` (0.35), with half the replay ratio (twice
-  the env steps in 30 minutes), is the Gold preset (README, "Double DQN").
+What keeps the trunk alive and the greedy policy sharp (the experiment log has the runs): a
+small Q head and a learning-rate warm-up (large early steps switch the trunk's ReLUs off for
+every input; ``train/active_units`` logs it), prioritized replay (reward transitions are rare),
+``gamma=0.95``, advantage learning (it widens the small action gaps far from the gold), and STOP
+kept out of epsilon's random actions in collect tasks.
 """
 
 from __future__ import annotations
 
 import copy
-import pickle
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,24 +51,23 @@ from algorithms.augment import (
     drop_words,
     make_augmenter,
 )
-from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, make_adam, need
-from algorithms.envs import make_vec_env
-from algorithms.interrupt import GracefulInterrupt
-from algorithms.logger import EpisodeStats
-from algorithms.onpolicy import Every, RadiusCurriculum
-from algorithms.progress import Progress
+from algorithms.config import CurriculumConfig, TrainerConfig, need
+from algorithms.curriculum import RadiusCurriculum
+from algorithms.diagnostics import active_units
+from algorithms.driver import Callback, TrainingRun, TrainResult
+from algorithms.envs import EnvStepper, make_vec_env
+from algorithms.optim import make_adam, set_learning_rate
 from algorithms.replay import ReplayBatch, ReplayBuffer
+from algorithms.trainer_state import TrainerState, make_generator
 from fake_traces import solver
+from penguin_env import NUM_ACTIONS
 from penguin_env.core import Action
 
 
 @dataclass
-class DQNConfig(TrainerConfig):
-    """Double DQN hyper-parameters (plus every :class:`~algorithms.common.TrainerConfig` field).
-
-    :meth:`for_env` applies the per-env presets of :data:`ENV_PRESETS` (the benchmark's
-    settings) to these defaults.
-    """
+class DQNConfig(TrainerConfig, CurriculumConfig):
+    """Double DQN hyper-parameters (plus every :class:`~algorithms.config.TrainerConfig` field
+    and the radius curriculum's)."""
 
     total_env_steps: int = 2_000_000
     """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
@@ -124,9 +93,8 @@ class DQNConfig(TrainerConfig):
     from the returns of a sparse-reward task, and regressing them to 0 is fastest by switching
     the trunk off."""
     gamma: float = 0.95
-    """Discount factor. Below the usual 0.99 on purpose: optimal paths are ~5-15 steps, and with
-    0.99 a wasted turn changes Q by ~1%, less than the network's error, so greedy actions
-    drift; with 0.95 it is ~5%."""
+    """Discount factor. Below the usual 0.99 on purpose: with 0.99 a wasted turn changes Q by
+    about 1%, less than the network's error, so greedy actions drift; with 0.95 by about 5%."""
     n_step: int = 3
     """Rewards summed before bootstrapping (1: one-step DQN); a sum stops at its episode's end."""
     train_freq: int = 1
@@ -171,16 +139,14 @@ class DQNConfig(TrainerConfig):
     degrees and mirrored half the time, its action mapped to match (LEFT and RIGHT swap under a
     mirror). The game's rules are the same in every orientation, so each stored transition
     stands for eight. ``"on"`` (an error if the env's frames are not symmetric), ``"auto"`` (on
-    when they are) or ``"off"``. Off by default: on Bare it helped per env step but cost about a
-    third of the env steps per second on 2 cores, and ended lower in 20 minutes (README)."""
+    when they are) or ``"off"``."""
     word_dropout: float = 0.0
     """Leave out each word of a replayed transition's instruction with this probability (corner
     words are kept; ``algorithms.augment.drop_words``, as the other trainers' option). The
     observation and its next observation lose the same words, so the target values the same
-    instruction the prediction sees; acting always reads the whole instruction. On
-    ``Penguin-Gold-v0`` the instruction names no choice, yet Q learned from four training
-    phrasings was far worse on the two held-out ones (one run: 91.7% greedy success with
-    training phrasings, 53.7% with the held-out ones). 0: off."""
+    instruction the prediction sees; acting always reads the whole instruction. Q fitted to the
+    training phrasings alone carries over poorly to the held-out ones, even where the
+    instruction names no choice. 0: off."""
     bc_coef: float = 0.0
     """Weight of a large-margin loss towards the solver's optimal actions on replayed states
     (DQfD's supervised loss; 0: learning from reward alone)."""
@@ -188,43 +154,25 @@ class DQNConfig(TrainerConfig):
     """Margin by which optimal actions' Q values must exceed the others' under ``bc_coef``."""
     bc_decay: float = 0.5
     """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
-    curriculum: bool = False
-    """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
-    radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
-    env's own ``radius`` (anywhere if unset); as PPO's."""
-    curriculum_start: int = 1
-    """First curriculum radius."""
-    curriculum_threshold: float = 0.8
-    """Training success rate (last ``curriculum_window`` episodes, exploration included) that
-    widens the radius."""
-    curriculum_window: int = 256
-    """Episodes the curriculum's success rate is measured over."""
     save_buffer: bool = False
     """Put the replay buffer in resume checkpoints (large: about 12 kB per transition at
     64x64), so a resumed run continues bit for bit; without it the ring refills on resume."""
     log_every: int = 10_000
-    """Env steps between TensorBoard dumps."""
+    """Env steps between TensorBoard dumps (0: after every iteration)."""
     eval_every: int = 200_000
     """Env steps between held-out evaluations (0: only at the end)."""
     eval_episodes: int = 200
     """Held-out levels per periodic evaluation."""
     checkpoint_every: int = 250_000
-    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
+    """Env steps between resume checkpoints (also written by wall time, on Ctrl-C and at the end)."""
 
     def validate(self) -> None:
         super().validate()
+        self.validate_curriculum(self.env_id)
         for name in ("total_env_steps", "num_envs", "buffer_size", "batch_size", "train_freq",
-                     "gradient_steps", "target_update_interval", "log_every"):
+                     "gradient_steps", "target_update_interval"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps!r}")
-        for name in ("curriculum_start", "curriculum_window"):
-            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
-        need(0.0 <= self.curriculum_threshold <= 1.0,
-             f"curriculum_threshold must be in [0, 1], got {self.curriculum_threshold!r}")
-        need(
-            not self.curriculum or self.env_id == "Penguin-Bare-v0",
-            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
-        )
         need(self.n_step >= 1, f"n_step must be >= 1 (1: one-step targets), got {self.n_step!r}")
         need(self.learning_starts >= 0, f"learning_starts must be >= 0, got {self.learning_starts!r}")
         need(
@@ -255,11 +203,6 @@ class DQNConfig(TrainerConfig):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.init_from is not None:
             check_checkpoint_spaces(self.init_from, self.env_id, self.train_env_kwargs())
-
-    @classmethod
-    def for_env(cls, env_id: str, **changes: Any) -> DQNConfig:
-        """The benchmark settings for ``env_id`` (:data:`ENV_PRESETS`), with ``changes`` applied."""
-        return cls(**{"env_id": env_id, **ENV_PRESETS.get(env_id, {}), **changes})
 
     @property
     def replay_ratio(self) -> float:
@@ -303,31 +246,6 @@ def check_checkpoint_spaces(path: str, env_id: str, env_kwargs: dict[str, Any]) 
         + "\n  ".join(d.replace(", policy has", ", the env has") for d in diffs)
         + "\nStart from a checkpoint of the same image size and view, or change env_kwargs to match it.",
     )
-
-
-#: Per-env settings of :meth:`DQNConfig.for_env`, where they differ from the defaults.
-ENV_PRESETS: dict[str, dict[str, Any]] = {
-    # The radius curriculum gives rewards from the first episodes (seed 1: 80% held-out success
-    # after 0.8M env steps, against 46-74% after 1.0M without it). A budget a 20-minute run can
-    # nearly play on 2 cores (~1.1-1.9k env steps/s) ends epsilon's decay after 150k steps and
-    # the importance-weight annealing near the time limit.
-    # Advantage learning widens the small action gaps far from the gold, where the greedy
-    # policy's failures were loops (seeds 0-2 in 20 minutes: 85-88% greedy without it). Keeping
-    # STOP out of the random actions, as on Gold, evens out the seeds (96.8%, 95.4%, 96.0%
-    # against 96.0%, 97.0%, 90.6% with STOP among them).
-    "Penguin-Bare-v0": {"curriculum": True, "total_env_steps": 1_500_000, "advantage_learning": 0.9,
-                        "explore_stop": False},
-    # On Gold advantage learning keeps the trunk alive (active units 0.95-0.99, against 0.27
-    # without it, which ended at 0% in 30 minutes). Random actions without STOP keep exploring
-    # episodes going and collecting gold instead of ending them (seeds 0-2 in 30 minutes: 90.8%,
-    # 81.8% and 59.6% greedy success, against 6.6%, 38.4% and 15.4% with STOP among them).
-    # Word dropout closes the gap to the held-out phrasings (one run: 91.7% greedy success with
-    # training phrasings, 53.7% with the held-out ones), and half the replay ratio (2) plays
-    # twice the env steps in 30 minutes; epsilon still decays over the first 200k env steps
-    # (seeds 0-2 in 30 minutes: 90.0%, 93.6% and 93.6% greedy success).
-    "Penguin-Gold-v0": {"advantage_learning": 0.9, "explore_stop": False, "word_dropout": 0.35,
-                        "train_freq": 2, "total_env_steps": 3_500_000, "exploration_fraction": 0.0571},
-}
 
 
 def double_dqn_targets(
@@ -401,7 +319,7 @@ def augment_transitions(augmenter: SymmetryAugment, batch: dict[str, Any], rng: 
     labels mapped to match. Returns and discounts do not change: the transformed transition is
     a transition of the transformed game."""
     actions = batch["actions"]
-    n, num_actions = actions.shape[0], len(Action)
+    n, num_actions = actions.shape[0], NUM_ACTIONS
     which = augmenter.draw(n, rng)
     per_action = F.one_hot(actions, num_actions)[:, None]
     if batch["labels"] is not None:
@@ -434,226 +352,175 @@ def drop_replayed_words(
     batch["obs"]["text"], batch["next_obs"]["text"] = dropped, next_dropped
 
 
-def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
-    """Train with Double DQN and evaluate on held-out levels.
+@dataclass
+class DQNState(TrainerState):
+    """What Double DQN carries from one iteration to the next (saved in resume checkpoints; the
+    replay buffer only with ``save_buffer``)."""
 
-    ``callback(iteration)`` runs after every iteration (one vector-env step and its updates).
+    optimizer: torch.optim.Optimizer
+    target: torch.nn.Module
+    generator: torch.Generator
+    """Draws epsilon's random actions, on the policy's device."""
+    envs: EnvStepper
+    curriculum: RadiusCurriculum
+    buffer: ReplayBuffer
+    save_buffer: bool = False
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if not self.save_buffer:
+            state["buffer"] = None
+        return state
+
+
+def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
+    """Train with Double DQN and evaluate on held-out levels. ``callback(iteration)`` runs after
+    every iteration (one vector-env step and its updates).
+
     Writes ``runs/<name>/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
-    saves a resume checkpoint (network, target network, optimizer, RNGs, the vector env's exact
-    state, and the replay buffer if ``save_buffer``) and returns; ``resume=True`` continues.
-    ``TrainResult.steps`` counts gradient steps.
+    saves a resume checkpoint (with the replay buffer if ``save_buffer``) and returns;
+    ``resume=True`` continues.
     """
     cfg = config
-    session = TrainingRun(cfg, "dqn", acting_head="q")
-    policy, rng, device, logger = session.policy, session.rng, session.device, session.logger
-    from_dqn = session.init_checkpoint is not None and session.init_checkpoint.get("trainer") == "dqn"
+    run = TrainingRun(cfg, "dqn", acting_head="q")
+    policy = run.policy
+    from_dqn = run.init_checkpoint is not None and run.init_checkpoint.get("trainer") == "dqn"
     if cfg.small_q_init and not from_dqn:
         orthogonal_init(policy.q_head, 0.01)
-    target = copy.deepcopy(policy)
-    target.requires_grad_(False)
-    target.eval()
-    trained = list(policy.encoder.parameters()) + list(policy.q_head.parameters())
-    optimizer = make_adam(trained, cfg.learning_rate, cfg.adam_eps)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    random_actions = None if cfg.explore_stop else [int(a) for a in Action if a != Action.STOP]
+    target = copy.deepcopy(policy).requires_grad_(False).eval()
+    curriculum = RadiusCurriculum(cfg, cfg.env_kwargs)
+    state = DQNState(
+        optimizer=make_adam([*policy.encoder.parameters(), *policy.q_head.parameters()], cfg.learning_rate, cfg.adam_eps),
+        target=target,
+        generator=make_generator(cfg.seed, run.device),
+        envs=EnvStepper(cfg.env_id, cfg.num_envs, curriculum.env_kwargs(cfg.train_env_kwargs()), cfg.seed),
+        curriculum=curriculum,
+        buffer=make_buffer(cfg, run.observation_space),
+        save_buffer=cfg.save_buffer,
+    )
     augmenter = make_augmenter(cfg.env_id, cfg.env_kwargs, cfg.augment)
-    corner_ids = corner_word_ids()
-    stats = EpisodeStats(cfg.num_envs)
-    curriculum = RadiusCurriculum(cfg)  # type: ignore[arg-type]  # reads only the curriculum fields
-    recent_successes: list[float] = []
-    N = cfg.num_envs
+    run.start(state, bytes_per_transition=state.buffer.bytes_per_transition(), replay_ratio=cfg.replay_ratio)
 
-    probe = make_vec_env(cfg.env_id, 1, cfg.train_env_kwargs())
-    space = probe.single_observation_space
-    probe.close()
-    buffer = ReplayBuffer(
+    def restart(env_kwargs: dict[str, Any], seed: int) -> None:
+        """A curriculum stage: cut every game's episode as a time limit would (its last step
+        bootstraps from the observation reached), then play the wider radius."""
+        state.buffer.cut_episodes(state.envs.obs)
+        state.envs.restart(env_kwargs, seed)
+
+    for iteration in run.iterations(state, callback, curriculum=state.curriculum, restart=restart):
+        progress = run.counters.env_steps / cfg.total_env_steps
+        epsilon = cfg.epsilon(progress)
+
+        with run.timer("act"):
+            actions, labels = act(policy, state, epsilon, cfg)
+        with run.timer("env"):
+            obs, valid = state.envs.obs, ~state.envs.resetting
+            _, reward, terminated, truncated, info = state.envs.step(actions)
+            state.buffer.add(obs, actions, reward, terminated, truncated, valid, labels)
+            state.curriculum.record(info["success"][terminated | truncated])
+        run.count(env_steps=cfg.num_envs)
+
+        filled = min(state.buffer.count, state.buffer.rows) * cfg.num_envs
+        if filled >= max(cfg.learning_starts, cfg.batch_size) and (iteration + 1) % cfg.train_freq == 0:
+            with run.timer("train"):
+                losses = dqn_update(policy, state, cfg, progress, run.counters.gradient_steps, run.rng, augmenter)
+            run.count(gradient_steps=cfg.gradient_steps)
+            run.log(losses)
+        run.log({
+            **state.envs.stats.scalars(),
+            "rollout/exploration_rate": epsilon,
+            "train/learning_rate": state.optimizer.param_groups[0]["lr"],
+        })
+        run.show(eps=epsilon)
+    state.envs.close()
+    return run.finish()
+
+
+def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
+    """The replay ring for ``cfg`` and the env's observation space."""
+    return ReplayBuffer(
         cfg.buffer_size,
-        N,
+        cfg.num_envs,
         space["image"].shape,
         space["text"].shape[0],
         int(np.max(space["text"].high)) + 1,
-        int(session.action_space.n),
+        NUM_ACTIONS,
         labels=cfg.bc_coef > 0,
         prioritized=cfg.prioritized,
         alpha=cfg.priority_alpha,
         n_step=cfg.n_step,
     )
 
-    iteration, env_steps, n_updates = 0, 0, 0
-    saved = session.resume_state()
-    if saved is not None:
-        optimizer.load_state_dict(saved["optimizer"])
-        target.load_state_dict(saved["target"])
-        iteration, env_steps, n_updates = (int(saved[k]) for k in ("iteration", "env_steps", "n_updates"))
-        generator.set_state(saved["generator"])
-        envs = pickle.loads(saved["envs"])
-        obs = {k: v.numpy() for k, v in saved["obs"].items()}
-        resetting = saved["resetting"].numpy()
-        curriculum.radius = saved["radius"]
-        recent_successes = list(saved["recent_successes"])
-        if saved.get("buffer") is not None:
-            buffer.load_state_dict(saved["buffer"])
-    else:
-        envs = make_vec_env(cfg.env_id, N, curriculum.env_kwargs(cfg.train_env_kwargs()))
-        obs, _ = envs.reset(seed=cfg.seed)
-        # Games whose last step ended an episode: their next step only resets them.
-        resetting = np.zeros(N, dtype=bool)
-        target.load_state_dict(policy.state_dict())
-    session.write_config(bytes_per_transition=buffer.bytes_per_transition(), replay_ratio=cfg.replay_ratio)
 
-    def resume_state() -> dict[str, Any]:
-        return {
-            "optimizer": optimizer.state_dict(),
-            "target": target.state_dict(),
-            "iteration": iteration,
-            "env_steps": env_steps,
-            "n_updates": n_updates,
-            "generator": generator.get_state(),
-            "rng": session.rng_state(),
-            # The vector env's exact state, pickled: read back only when resuming this run.
-            "envs": pickle.dumps(envs),
-            "obs": {k: torch.from_numpy(np.array(v)) for k, v in obs.items()},
-            "resetting": torch.from_numpy(resetting.copy()),
-            "radius": curriculum.radius,
-            "recent_successes": [float(x) for x in recent_successes],
-            "buffer": buffer.state_dict() if cfg.save_buffer else None,
-        }
+@torch.no_grad()
+def act(
+    policy: torch.nn.Module, state: DQNState, epsilon: float, cfg: DQNConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Epsilon-greedy actions of every game (STOP among the random ones only with
+    ``explore_stop``), and the solver's optimal actions when the margin loss needs them."""
+    policy.eval()
+    random_actions = None if cfg.explore_stop else [int(a) for a in Action if a != Action.STOP]
+    q = policy(state.envs.obs, heads=("q",))["q"]
+    actions = epsilon_greedy(q, epsilon, state.generator, random_actions).cpu().numpy()
+    labels = solver.optimal_action_mask(state.envs.envs.get_state()) if state.buffer.labels is not None else None
+    return actions, labels
 
-    progress = Progress(cfg.total_env_steps, initial=env_steps, enabled=cfg.progress, desc=f"dqn {cfg.env_id}")
-    eval_due, checkpoint_due = Every(cfg.eval_every, env_steps), Every(cfg.checkpoint_every, env_steps)
-    log_due = Every(cfg.log_every, env_steps)
-    losses: list[torch.Tensor] = []
-    q_means: list[torch.Tensor] = []
-    active: list[torch.Tensor] = []
-    bc_losses: list[torch.Tensor] = []
-    timing = {"act": 0.0, "env": 0.0, "train": 0.0}
-    log_tick, log_steps = time.perf_counter(), env_steps
-    with GracefulInterrupt() as stop:
-        while env_steps < cfg.total_env_steps:
-            done_frac = env_steps / cfg.total_env_steps
-            epsilon = cfg.epsilon(done_frac)
 
-            # -- 1. act ----------------------------------------------------------------------
-            t0 = time.perf_counter()
-            policy.eval()
+def dqn_update(
+    policy: torch.nn.Module,
+    state: DQNState,
+    cfg: DQNConfig,
+    progress: float,
+    gradient_steps: int,
+    rng: np.random.Generator,
+    augmenter: SymmetryAugment | None = None,
+) -> dict[str, torch.Tensor]:
+    """``cfg.gradient_steps`` gradient steps on replayed minibatches (``gradient_steps``: those
+    taken before), each transition turned by a random symmetry when ``augmenter`` is given;
+    returns the mean loss terms (tensors, read when logged)."""
+    policy.train()
+    device = next(policy.parameters()).device
+    trained = [p for group in state.optimizer.param_groups for p in group["params"]]
+    corner_ids = corner_word_ids()
+    bc_coef = cfg.bc_weight(progress)
+    beta = cfg.priority_beta + progress * (1.0 - cfg.priority_beta)
+    set_learning_rate(state.optimizer, cfg.lr_at(gradient_steps))
+    terms: dict[str, list[torch.Tensor]] = {"train/loss": [], "train/q_mean": [], "train/active_units": []}
+    for _ in range(cfg.gradient_steps):
+        drawn = state.buffer.sample(cfg.batch_size, rng, cfg.n_step, cfg.gamma, beta)
+        batch = to_tensors(drawn, device)
+        if augmenter is not None:
+            augment_transitions(augmenter, batch, rng)
+        if cfg.word_dropout > 0:
+            drop_replayed_words(batch, cfg.word_dropout, rng, corner_ids)
+        y = td_targets(policy, state.target, batch, cfg.advantage_learning)
+        out = policy(batch["obs"], heads=("q", "features"))
+        q_all = out["q"]
+        q_taken = q_all.gather(1, batch["actions"][:, None]).squeeze(1)
+        huber = F.smooth_l1_loss(q_taken, y, reduction="none")
+        if drawn.weights is not None:
+            loss = (torch.from_numpy(drawn.weights).to(device) * huber).mean()
+            state.buffer.update_priorities(drawn, (q_taken - y).detach().cpu().numpy())
+        else:
+            loss = huber.mean()
+        if bc_coef > 0 and batch["labels"] is not None:
+            bc_loss = margin_loss(q_all, batch["labels"], cfg.bc_margin)
+            if bc_loss is not None:
+                loss = loss + bc_coef * bc_loss
+                terms.setdefault("train/bc_loss", []).append(bc_loss.detach())
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
+        state.optimizer.step()
+        gradient_steps += 1
+        terms["train/loss"].append(loss.detach())
+        terms["train/q_mean"].append(q_taken.detach().mean())
+        terms["train/active_units"].append(active_units(out["features"]))
+        if gradient_steps % cfg.target_update_interval == 0:
             with torch.no_grad():
-                q = policy({"image": obs["image"], "text": obs["text"]}, heads=("q",))["q"]
-                actions = epsilon_greedy(q, epsilon, generator, random_actions).cpu().numpy()
-            labels = solver.optimal_action_mask(envs.game.state) if buffer.labels is not None else None
-            t1 = time.perf_counter()
-
-            # -- 2. step and store ----------------------------------------------------------------
-            next_obs, reward, term, trunc, info = envs.step(actions)
-            buffer.add(obs, actions, reward, term, trunc, ~resetting, labels)
-            stats.update(reward, term, trunc, info["success"])
-            resetting = term | trunc
-            if resetting.any() and curriculum.radius is not None:
-                recent_successes.extend(info["success"][resetting].astype(float).tolist())
-                recent_successes = recent_successes[-cfg.curriculum_window:]
-            obs = next_obs
-            env_steps += N
-            iteration += 1
-            t2 = time.perf_counter()
-
-            # -- 3. learn --------------------------------------------------------------------------
-            filled = min(buffer.count, buffer.rows) * N
-            if filled >= max(cfg.learning_starts, cfg.batch_size) and iteration % cfg.train_freq == 0:
-                policy.train()
-                optimizer.param_groups[0]["lr"] = cfg.lr_at(n_updates)
-                bc_coef = cfg.bc_weight(done_frac)
-                beta = cfg.priority_beta + done_frac * (1.0 - cfg.priority_beta)
-                for _ in range(cfg.gradient_steps):
-                    drawn = buffer.sample(cfg.batch_size, rng, cfg.n_step, cfg.gamma, beta)
-                    batch = to_tensors(drawn, device)
-                    if augmenter is not None:
-                        augment_transitions(augmenter, batch, rng)
-                    if cfg.word_dropout > 0:
-                        drop_replayed_words(batch, cfg.word_dropout, rng, corner_ids)
-                    y = td_targets(policy, target, batch, cfg.advantage_learning)
-                    out = policy(batch["obs"], heads=("q", "features"))
-                    q_all = out["q"]
-                    q_taken = q_all.gather(1, batch["actions"][:, None]).squeeze(1)
-                    huber = F.smooth_l1_loss(q_taken, y, reduction="none")
-                    if drawn.weights is not None:
-                        loss = (torch.from_numpy(drawn.weights).to(device) * huber).mean()
-                        buffer.update_priorities(drawn, (q_taken - y).detach().cpu().numpy())
-                    else:
-                        loss = huber.mean()
-                    if bc_coef > 0 and batch["labels"] is not None:
-                        bc_loss = margin_loss(q_all, batch["labels"], cfg.bc_margin)
-                        if bc_loss is not None:
-                            loss = loss + bc_coef * bc_loss
-                            bc_losses.append(bc_loss.detach())
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(trained, cfg.max_grad_norm)
-                    optimizer.step()
-                    n_updates += 1
-                    losses.append(loss.detach())
-                    q_means.append(q_taken.detach().mean())
-                    active.append((out["features"].detach() > 0).any(dim=0).float().mean())
-                    # -- 4. target network ------------------------------------------------------
-                    if n_updates % cfg.target_update_interval == 0:
-                        with torch.no_grad():
-                            for t_param, o_param in zip(target.parameters(), policy.parameters(), strict=True):
-                                t_param.lerp_(o_param, cfg.tau)
-            t3 = time.perf_counter()
-            timing["act"] += t1 - t0
-            timing["env"] += t2 - t1
-            timing["train"] += t3 - t2
-
-            # -- 5. curriculum, logging, evaluation, checkpoints ----------------------------------
-            if curriculum.advance(recent_successes):
-                # Cut every game's episode as a time limit would (the last step bootstraps from
-                # the observation it reached, stored as an invalid row like an autoreset's),
-                # then play the wider radius.
-                buffer.truncate_last()
-                buffer.add(obs, np.zeros(N, np.int64), np.zeros(N, np.float32), np.zeros(N, bool),
-                           np.zeros(N, bool), np.zeros(N, bool),
-                           None if buffer.labels is None else np.zeros((N, buffer.labels.shape[2]), bool))
-                recent_successes.clear()
-                envs.close()
-                envs = make_vec_env(cfg.env_id, N, curriculum.env_kwargs(cfg.train_env_kwargs()))
-                obs, _ = envs.reset(seed=cfg.seed + 7919 * iteration)
-                resetting = np.zeros(N, dtype=bool)
-                stats = EpisodeStats(N)
-                progress.write(f"curriculum: radius {curriculum.radius} at {env_steps} env steps")
-            if log_due.due(env_steps):
-                now = time.perf_counter()
-                logger.record_dict(stats.scalars())
-                logger.record_dict({
-                    "rollout/exploration_rate": epsilon,
-                    "train/learning_rate": optimizer.param_groups[0]["lr"],
-                    "train/n_updates": n_updates,
-                    "time/fps": (env_steps - log_steps) / max(now - log_tick, 1e-9),
-                    "time/total_timesteps": env_steps,
-                    **{f"time/{k}_s": v for k, v in timing.items()},
-                })
-                if curriculum.radius is not None:
-                    logger.record("curriculum/radius", curriculum.radius)
-                if losses:
-                    logger.record("train/loss", float(torch.stack(losses).mean()))
-                    logger.record("train/q_mean", float(torch.stack(q_means).mean()))
-                    # Share of trunk units active for some state of the batch (a dead trunk: ~0).
-                    logger.record("train/active_units", float(torch.stack(active).mean()))
-                if bc_losses:
-                    logger.record("train/bc_loss", float(torch.stack(bc_losses).mean()))
-                    logger.record("train/bc_coef", cfg.bc_weight(done_frac))
-                logger.dump(env_steps)
-                losses, q_means, active, bc_losses = [], [], [], []
-                timing = dict.fromkeys(timing, 0.0)
-                log_tick, log_steps = now, env_steps
-                scalars = stats.scalars()
-                progress.update(0, success=scalars.get("rollout/success_rate"), eps=epsilon,
-                                eval=session.last_success)
-            if eval_due.due(env_steps) and env_steps < cfg.total_env_steps:
-                session.evaluate(env_steps, cfg.eval_episodes, resume_state, env_steps=env_steps)
-                logger.dump(env_steps)
-            if checkpoint_due.due(env_steps):
-                session.save(session.run.last_checkpoint, resume_state(), env_steps=env_steps)
-            progress.update(N)
-            if session.loop_should_end(iteration, callback, stop):
-                break
-    progress.close()
-    envs.close()
-    return session.finish(n_updates, env_steps, resume_state, env_steps, {"env_steps": env_steps})
+                for t_param, o_param in zip(state.target.parameters(), policy.parameters(), strict=True):
+                    t_param.lerp_(o_param, cfg.tau)
+    out_terms = {name: torch.stack(values).mean() for name, values in terms.items()}
+    if "train/bc_loss" in out_terms:
+        out_terms["train/bc_coef"] = torch.tensor(bc_coef)
+    return out_terms

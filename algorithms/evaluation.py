@@ -91,7 +91,7 @@ def policy_fn(
 ) -> PolicyFn:
     """Turn a network (greedy or sampled actions) or a callable into a :data:`PolicyFn`."""
     if isinstance(policy, MultimodalPolicy):
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator(device=policy.device).manual_seed(seed)
 
         def act(obs: dict[str, np.ndarray], state: GameState) -> np.ndarray:
             return policy.act(obs, deterministic=deterministic, generator=generator)
@@ -157,18 +157,20 @@ def evaluate(
     final_stall = np.zeros(num_episodes, dtype=np.int64)
     episode = np.arange(n)  # which episode each game is playing; -1 once the game is idle
     obs, _ = envs.reset(seed=seed, options={"level": levels[:n]})
-    optimal[:n] = solver.distances(envs.game.state)
-    tasks[:n] = envs.game.state.task
+    first = envs.get_state()
+    optimal[:n] = solver.distances(first)
+    tasks[:n] = first.task
     next_episode = n
     try:
         while (episode >= 0).any():
-            actions = np.asarray(act(obs, envs.game.state), dtype=np.int64)
-            pos, heading = envs.game.state.pos.copy(), envs.game.state.heading.copy()
+            before = envs.get_state()
+            actions = np.asarray(act(obs, before), dtype=np.int64)
             obs, reward, terminated, truncated, info = envs.step(actions)
             live = episode >= 0
             idx = episode[live]
             # With next-step autoreset the game state still holds a finished episode's last state.
-            unchanged = (envs.game.state.pos == pos).all(axis=1) & (envs.game.state.heading == heading)
+            after = envs.get_state()
+            unchanged = (after.pos == before.pos).all(axis=1) & (after.heading == before.heading)
             final_stall[idx] = np.where(unchanged[live], final_stall[idx] + 1, 0)
             returns[idx] += reward[live]
             lengths[idx] += 1
@@ -189,7 +191,7 @@ def evaluate(
                 level[restart] = levels[new]
                 obs, _ = envs.reset(options={"level": level, "reset_mask": mask})
                 episode[restart] = new
-                restarted = envs.game.state.take(restart)
+                restarted = envs.get_state().take(restart)
                 optimal[new] = solver.distances(restarted)
                 tasks[new] = restarted.task
     finally:

@@ -1,24 +1,22 @@
-"""What PPO and pseudo-GRPO share: budget and guidance fields, the radius curriculum, the
-behaviour-cloning auxiliary loss, the KL penalty to a reference policy, and the schedule of
-evaluations and checkpoints."""
+"""What PPO and pseudo-GRPO share: budget and guidance fields, sampling actions, the
+behaviour-cloning auxiliary loss, and the KL penalty to a reference policy."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 import agents
-from algorithms.common import TrainerConfig, need
+from algorithms.config import CurriculumConfig, TrainerConfig, need
 
 
 @dataclass
-class OnPolicyConfig(TrainerConfig):
-    """Fields of every on-policy trainer (plus :class:`~algorithms.common.TrainerConfig`'s)."""
+class OnPolicyConfig(TrainerConfig, CurriculumConfig):
+    """Fields of every on-policy trainer (plus :class:`~algorithms.config.TrainerConfig`'s and the
+    radius curriculum's)."""
 
     env_id: str = "Penguin-Bare-v0"
     """Registered Penguin env id."""
@@ -41,49 +39,36 @@ class OnPolicyConfig(TrainerConfig):
     """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
     kl_coef: float = 0.0
     """Weight of a KL penalty (k3 estimator, on the sampled actions) to a frozen reference
-    policy (0: none; DeepSeekMath's GRPO used 0.04). When fine-tuning a good policy it keeps the
-    updates from drifting where the reward does not tell actions apart."""
+    policy (0: none). When fine-tuning a good policy it keeps the updates from drifting where
+    the reward does not tell actions apart."""
     reference: str | None = None
     """Checkpoint of the reference policy for the KL term; None uses the starting policy
     (``init_from``'s weights, or the initial weights)."""
     word_dropout: float = 0.0
     """Leave out each word of the instruction the policy acts on with this probability, at
-    every step played (corner words are kept; ``algorithms.augment.drop_words``, as behaviour
-    cloning's option). The update trains on the instructions the policy acted on, so the ratio
-    stays on-policy. For fine-tuning a BC policy cloned with word dropout on
-    ``Penguin-Lang-v0``: without it RL trains on whole training phrasings only, and the greedy
-    policy's success on the held-out phrasings fell below BC's. 0: off."""
+    every step played (corner words are kept; ``algorithms.augment.drop_words``). The update
+    trains on the instructions the policy acted on, so the ratio stays on-policy. Meant for
+    fine-tuning a policy cloned with word dropout, whose held-out phrasings recombine training
+    words. 0: off."""
     bc_whole_instruction: bool = False
     """With ``word_dropout`` and ``bc_coef``: train the behaviour-cloning loss on the whole
-    instruction (one more forward pass per minibatch), not on the one the rollout acted on. The
-    solver's labels belong to the whole instruction; with words left out the text may no longer
-    name the task (on ``Penguin-Lang-v0`` that loss pulled greedy success well below BC's early
-    in a run)."""
-    curriculum: bool = False
-    """``Penguin-Bare-v0`` only: start with gold within ``curriculum_start`` cells and widen the
-    radius by one whenever the training success rate passes ``curriculum_threshold``, up to the
-    env's own ``radius`` (anywhere if unset)."""
-    curriculum_start: int = 1
-    """First curriculum radius."""
-    curriculum_threshold: float = 0.8
-    """Training success rate (last ``curriculum_window`` episodes) that widens the radius."""
-    curriculum_window: int = 256
-    """Episodes the curriculum's success rate is measured over."""
+    instruction (one more forward pass per minibatch), not on the one the rollout acted on: the
+    solver's labels belong to the whole instruction, and with words left out the text may no
+    longer name the task."""
     eval_every: int = 100_000
     """Env steps between held-out evaluations (0: only at the end)."""
     checkpoint_every: int = 100_000
-    """Env steps between resume checkpoints (also written on Ctrl-C and at the end)."""
+    """Env steps between resume checkpoints (also written by wall time, on Ctrl-C and at the end)."""
 
     def validate(self) -> None:
         super().validate()
-        for name in ("total_env_steps", "curriculum_start", "curriculum_window"):
-            need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        self.validate_curriculum(self.env_id)
+        need(int(self.total_env_steps) >= 1, f"total_env_steps must be >= 1, got {self.total_env_steps!r}")
         need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
         need(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm!r}")
         for name in ("clip_coef", "ent_coef", "bc_coef", "kl_coef"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("bc_decay", "curriculum_threshold"):
-            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        need(0.0 <= self.bc_decay <= 1.0, f"bc_decay must be in [0, 1], got {self.bc_decay!r}")
         need(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1), got {self.word_dropout!r}")
         need(
             not self.bc_whole_instruction or (self.word_dropout > 0 and self.bc_coef > 0),
@@ -92,10 +77,6 @@ class OnPolicyConfig(TrainerConfig):
         )
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
-        need(
-            not self.curriculum or self.env_id == "Penguin-Bare-v0",
-            f"curriculum grows Penguin-Bare-v0's radius; {self.env_id} has none (set curriculum=False)",
-        )
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """``(learning rate, BC coefficient)`` at ``progress`` (0..1) through the budget."""
@@ -133,36 +114,6 @@ def reference_kl(
     return k3_kl(logp, ref_logp_all.gather(1, actions[:, None]).squeeze(1)).mean()
 
 
-class RadiusCurriculum:
-    """Gold within ``radius`` cells, widened by one each time training success passes a threshold."""
-
-    def __init__(self, cfg: OnPolicyConfig) -> None:
-        size = int(cfg.env_kwargs.get("size", 8))
-        final = cfg.env_kwargs.get("radius")
-        self.final = None if final is None else int(final)
-        # Beyond 2 * size every cell of the room is within the radius: the same as "anywhere".
-        self.limit = self.final if self.final is not None else 2 * size
-        self.radius = min(cfg.curriculum_start, self.limit) if cfg.curriculum else None
-        self.threshold = cfg.curriculum_threshold
-        self.window = cfg.curriculum_window
-
-    def env_kwargs(self, base: dict[str, Any]) -> dict[str, Any]:
-        """``base`` with the current radius (the env's own once the curriculum is done)."""
-        if self.radius is None:
-            return base
-        at_end = self.radius >= self.limit
-        return {**base, "radius": self.final if at_end else self.radius}
-
-    def advance(self, successes: list[float]) -> bool:
-        """Widen the radius if the last ``window`` episodes succeeded often enough."""
-        if self.radius is None or self.radius >= self.limit or len(successes) < self.window:
-            return False
-        if float(np.mean(successes[-self.window :])) < self.threshold:
-            return False
-        self.radius += 1
-        return True
-
-
 def bc_aux_loss(logp_all: torch.Tensor, optimal: torch.Tensor) -> torch.Tensor | None:
     """Cross-entropy from the uniform distribution over each state's optimal actions to the
     policy (``optimal``: ``(B, A)`` bool); None when no state has an optimal action."""
@@ -190,16 +141,11 @@ def update_bc_loss(
     return bc_aux_loss(logp_all, optimal)
 
 
-class Every:
-    """Fires once each time a counter passes the next multiple of ``period`` (0: never)."""
-
-    def __init__(self, period: int, start: int = 0) -> None:
-        self.period = period
-        self.next = (start // period + 1) * period if period > 0 else None
-
-    def due(self, count: int) -> bool:
-        if self.next is None or count < self.next:
-            return False
-        while self.next <= count:
-            self.next += self.period
-        return True
+def sample_actions(
+    logits: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions drawn from the softmax of ``logits`` with ``generator`` (on the logits' device),
+    and the log-probabilities of every action ``(B, A)``."""
+    logp_all = torch.log_softmax(logits, dim=-1)
+    action = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
+    return action, logp_all

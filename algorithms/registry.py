@@ -1,7 +1,7 @@
 """Trainer registry: algorithm name -> (config class, train function), for the command line.
 
 Every trainer follows one interface: a config dataclass extending
-:class:`algorithms.common.TrainerConfig` and ``train(config, callback=None) -> TrainResult``.
+:class:`algorithms.config.TrainerConfig` and ``train(config, callback=None) -> TrainResult``.
 Modules are imported on first use, so listing the names costs nothing.
 """
 
@@ -11,7 +11,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from algorithms.common import TrainerConfig, TrainResult
+from algorithms.config import TrainerConfig
+from algorithms.driver import TrainResult
 
 #: name -> (module, config class name[, train function name: "train" when absent])
 _TRAINERS: dict[str, tuple[str, ...]] = {

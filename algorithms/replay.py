@@ -238,6 +238,16 @@ class ReplayBuffer:
             raise ValueError("truncate_last needs a written row")
         self.truncated[(self.count - 1) % self.rows] = True
 
+    def cut_episodes(self, obs: dict[str, np.ndarray]) -> None:
+        """End every game's episode as a time limit would, after the last step added: that step
+        bootstraps from ``obs`` (the observations it reached), stored as a row that is no
+        transition, as an autoreset's. Used when the training games restart (a curriculum stage)."""
+        self.truncate_last()
+        n = self.num_envs
+        labels = None if self.labels is None else np.zeros((n, self.labels.shape[2]), bool)
+        self.add(obs, np.zeros(n, np.int64), np.zeros(n, np.float32), np.zeros(n, bool),
+                 np.zeros(n, bool), np.zeros(n, bool), labels)
+
     # -- reading -------------------------------------------------------------------------------
     def step_range(self, n_step: int) -> tuple[int, int]:
         """``[first, last]`` vector steps (all-time numbering) whose n-step transitions can be read:

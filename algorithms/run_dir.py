@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,26 +63,58 @@ class RunDir:
         return self.path / "eval.csv"
 
     def write_config(self, config: Any, **more: Any) -> Path:
-        """Write ``config.json`` (the config dataclass plus any extra sections)."""
+        """Write ``config.json`` (the config dataclass plus any extra sections), atomically."""
         data = {"config": to_jsonable(config), **{k: to_jsonable(v) for k, v in more.items()}}
         out = self.path / "config.json"
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, out)
+        write_text_atomic(out, json.dumps(data, indent=2, sort_keys=True) + "\n")
         return out
 
-    def append_eval(self, row: dict[str, Any]) -> None:
-        """Append one row to ``eval.csv`` (header written on first use)."""
-        new = not self.eval_csv.exists()
-        with self.eval_csv.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
+    def write_eval(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``eval.csv`` with ``rows`` (one per held-out evaluation), atomically: a reader
+        sees the old file or the new one, never a torn row."""
+        if not rows:
+            self.eval_csv.unlink(missing_ok=True)
+            return
+        names = list(dict.fromkeys(k for row in rows for k in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=names)
+        writer.writeheader()
+        for row in rows:
             writer.writerow({k: to_jsonable(v) for k, v in row.items()})
+        write_text_atomic(self.eval_csv, buffer.getvalue())
 
-    def read_eval(self) -> list[dict[str, str]]:
-        """Rows of ``eval.csv`` (empty if none yet)."""
+    def append_eval(self, row: dict[str, Any]) -> None:
+        """Add one row to ``eval.csv`` (the file is rewritten atomically)."""
+        self.write_eval([*self.read_eval(), row])
+
+    def read_eval(self) -> list[dict[str, float]]:
+        """Rows of ``eval.csv`` as numbers (empty if none yet). A last line without its newline
+        (a write cut short by a crash) and rows with missing or unreadable fields are left out."""
         if not self.eval_csv.exists():
             return []
-        with self.eval_csv.open() as f:
-            return list(csv.DictReader(f))
+        text = self.eval_csv.read_text()
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        rows = []
+        for raw in csv.DictReader(io.StringIO(text)):
+            try:
+                rows.append({k: float(v) for k, v in raw.items() if k is not None})
+            except (TypeError, ValueError):
+                continue
+        return rows
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
+    a crash or a full disk leaves the old file whole (the temporary file is removed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

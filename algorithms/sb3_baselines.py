@@ -33,15 +33,14 @@ import torch
 
 from agents import MultimodalPolicy
 from agents.sb3 import PenguinFeaturesExtractor
-from algorithms.common import Callback, TrainerConfig, TrainingRun, TrainResult, need
-from algorithms.interrupt import GracefulInterrupt
-from algorithms.onpolicy import Every
-from algorithms.progress import Progress
+from algorithms.config import TrainerConfig, need
+from algorithms.driver import Callback, TrainingRun, TrainResult
+from algorithms.trainer_state import TrainerState
 
 
 @dataclass
 class SB3Config(TrainerConfig):
-    """Fields of both stable-baselines3 baselines (plus :class:`~algorithms.common.TrainerConfig`'s)."""
+    """Fields of both stable-baselines3 baselines (plus :class:`~algorithms.config.TrainerConfig`'s)."""
 
     total_env_steps: int = 1_000_000
     """Env steps of training (the budget); ``time_limit`` may stop it earlier."""
@@ -53,6 +52,8 @@ class SB3Config(TrainerConfig):
     """Discount factor."""
     eval_every: int = 100_000
     """Env steps between held-out evaluations (0: only at the end)."""
+    log_every: int = 10_000
+    """Env steps between dumps of our TensorBoard scalars (stable-baselines3 logs its own)."""
 
     def validate(self) -> None:
         super().validate()
@@ -176,19 +177,19 @@ def copy_from_sb3(model: Any, policy: MultimodalPolicy) -> None:
 
 
 # -- the trainers --------------------------------------------------------------------------------
-def _make_model(cfg: SB3Config, session: TrainingRun, venv: Any) -> Any:
+def _make_model(cfg: SB3Config, run: TrainingRun, venv: Any) -> Any:
     from stable_baselines3 import DQN, PPO
 
     policy_kwargs = {
         "features_extractor_class": PenguinFeaturesExtractor,
-        "features_extractor_kwargs": {"config": session.policy.config},
+        "features_extractor_kwargs": {"config": run.policy.config},
         "net_arch": [],  # the extractor ends in the hidden layer our heads read
     }
     common = {
         "learning_rate": cfg.learning_rate,
         "gamma": cfg.gamma,
         "seed": cfg.seed,
-        "device": session.device,
+        "device": run.device,
         "policy_kwargs": policy_kwargs,
         "verbose": 0,
     }
@@ -224,6 +225,11 @@ def _make_model(cfg: SB3Config, session: TrainingRun, venv: Any) -> Any:
     )
 
 
+@dataclass
+class SB3State(TrainerState):
+    """Nothing to carry: stable-baselines3 keeps its own state, and its runs are not resumed."""
+
+
 def _train(cfg: SB3Config, algo: str, callback: Callback | None) -> TrainResult:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
@@ -231,51 +237,36 @@ def _train(cfg: SB3Config, algo: str, callback: Callback | None) -> TrainResult:
 
     from penguin_env.sb3 import PenguinSB3VecEnv
 
-    session = TrainingRun(cfg, algo)
-    if algo == "sb3-dqn":
-        session.policy.acting_head = "q"  # greedy = argmax Q, as for our DQN
+    run = TrainingRun(cfg, algo, acting_head="q" if algo == "sb3-dqn" else "logits")
     venv = VecMonitor(PenguinSB3VecEnv(cfg.env_id, cfg.num_envs, **cfg.train_env_kwargs()))
-    model = _make_model(cfg, session, venv)
-    copy_to_sb3(session.policy, model)
-    model.set_logger(configure(str(session.run.path / "sb3"), ["tensorboard"] if cfg.tensorboard else []))
-    session.write_config()
-    progress = Progress(cfg.total_env_steps, enabled=cfg.progress, desc=f"{algo} {cfg.env_id}")
-    eval_due = Every(cfg.eval_every, 0)
-
-    def resume_state() -> dict[str, Any]:
-        return {"env_steps": int(model.num_timesteps), "rng": session.rng_state()}
+    model = _make_model(cfg, run, venv)
+    copy_to_sb3(run.policy, model)
+    model.set_logger(configure(str(run.run.path / "sb3"), ["tensorboard"] if cfg.tensorboard else []))
+    # Evaluations and checkpoints read our policy: copy stable-baselines3's weights in first.
+    run.sync_policy = lambda: copy_from_sb3(model, run.policy)
 
     class Bridge(BaseCallback):
-        """Progress, periodic held-out evaluation, time limit and Ctrl-C inside SB3's loop."""
-
-        calls = 0  # rollout steps (of every game at once) so far
+        """The driver's work between two of stable-baselines3's vector-env steps."""
 
         def _on_step(self) -> bool:
-            steps = int(self.model.num_timesteps)
+            run.counters.env_steps = int(self.model.num_timesteps)
+            run.counters.gradient_steps = int(getattr(self.model, "_n_updates", 0))
             successes = getattr(self.model, "ep_success_buffer", None)
-            success = sum(successes) / len(successes) if successes else None
-            progress.update(cfg.num_envs, success=success, eval=session.last_success)
-            if eval_due.due(steps) and steps < cfg.total_env_steps:
-                copy_from_sb3(self.model, session.policy)
-                session.evaluate(steps, cfg.eval_episodes, resume_state, env_steps=steps)
-            self.calls += 1
-            return not session.loop_should_end(self.calls, callback, stop)
+            run.show(success=sum(successes) / len(successes) if successes else None)
+            return not run.end_iteration()
 
-    with GracefulInterrupt() as stop:
-        bridge = Bridge()
-        model.learn(cfg.total_env_steps, callback=bridge, progress_bar=False)
-    progress.close()
-    copy_from_sb3(model, session.policy)
-    _save_model(model, session)
+    with run.running(SB3State(), callback):
+        model.learn(cfg.total_env_steps, callback=Bridge(), progress_bar=False)
+    copy_from_sb3(model, run.policy)
+    _save_model(model, run)
     venv.close()
-    steps = int(model.num_timesteps)
-    return session.finish(bridge.calls, steps, resume_state, steps, {"env_steps": steps})
+    return run.finish()
 
 
-def _save_model(model: Any, session: TrainingRun) -> None:
+def _save_model(model: Any, run: TrainingRun) -> None:
     """``sb3_model.zip`` in the run directory, written atomically."""
-    final = session.run.path / "sb3_model.zip"
-    partial = session.run.path / ".sb3_model.partial.zip"
+    final = run.run.path / "sb3_model.zip"
+    partial = run.run.path / ".sb3_model.partial.zip"
     model.save(str(partial))
     os.replace(partial, final)
 

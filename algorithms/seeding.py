@@ -8,6 +8,21 @@ from typing import Any
 import numpy as np
 import torch
 
+#: Stride between the seeds of a run's derived streams (a prime, so the streams of nearby run
+#: seeds do not collide for small indices).
+SEED_STRIDE = 7919
+
+
+def curriculum_seed(seed: int, iteration: int) -> int:
+    """Seed of the training games restarted at a curriculum stage reached after ``iteration``."""
+    return seed + SEED_STRIDE * iteration
+
+
+def data_seed(seed: int, round_index: int) -> int:
+    """Seed of behaviour cloning's data round ``round_index`` (0: the demonstrations, then each
+    DAgger round)."""
+    return seed * 1_000_003 + round_index * SEED_STRIDE + 17
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generator:
     """Seed ``random``, NumPy's legacy global RNG and PyTorch; return a fresh NumPy ``Generator``.

@@ -1,7 +1,7 @@
 """The behaviour-cloning targets, measured with the plain command a user runs.
 
-For each env this runs ``python -m experiments.train_bc --env <id>`` (its defaults, i.e.
-``BCConfig.for_env``) in a fresh process under ``/usr/bin/time -v`` and records greedy and
+For each env this runs ``penguin train --algo bc --env <id>`` (its settings in
+``experiments/hyperparams/bc.yml``) in a fresh process under ``/usr/bin/time -v`` and records greedy and
 sampled held-out success, SPL, wall time and peak resident memory. Targets (500 held-out
 levels, test phrasings, greedy actions):
 
@@ -39,15 +39,21 @@ TARGETS: dict[str, tuple[float, float | None]] = {
 }
 
 
+def run_path(runs_dir: Path, env_id: str, seed: int) -> Path:
+    """Where ``penguin train`` writes the benchmark's BC run on ``env_id`` for ``seed``."""
+    return runs_dir / env_id / "bc" / f"bc-bench-{env_id}-s{seed}"
+
+
 def run_one(env_id: str, runs_dir: Path, seed: int, extra: list[str]) -> dict:
     """Run the plain command for ``env_id`` in a child process and summarise its run."""
     name = f"bc-bench-{env_id}-s{seed}"
-    shutil.rmtree(runs_dir / name, ignore_errors=True)  # a benchmark starts afresh
+    path = run_path(runs_dir, env_id, seed)
+    shutil.rmtree(path, ignore_errors=True)  # a benchmark starts afresh
     command = [
-        sys.executable, "-m", "experiments.train_bc", "--env", env_id, "--seed", str(seed),
+        sys.executable, "-m", "experiments.cli", "train", "--algo", "bc", "--env", env_id, "--seed", str(seed),
         "--runs-dir", str(runs_dir), "--run-name", name, "--no-progress", *extra,
     ]
-    run = run_timed(command, runs_dir, name)
+    run = run_timed(command, path.parent, name)
     wall, curve = run.wall_time_s, run.curve
     final = curve[-1]
     target, minutes = TARGETS[env_id]
@@ -78,7 +84,7 @@ def write_report(rows: list[dict], out: Path, meta: dict) -> None:
     lines = [
         "# Behaviour cloning benchmark",
         "",
-        f"`python -m experiments.bc_benchmark`: the plain `python -m experiments.train_bc --env <id>` per env, "
+        f"`python -m experiments.bc_benchmark`: the plain `penguin train --algo bc --env <id>` per env, "
         f"in its own process. {meta['machine']}; {meta['date']}.",
         "",
         "| env | greedy success (SPL) | sampled success (SPL) | target | wall time | peak memory | gradient steps | data steps |",

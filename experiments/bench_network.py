@@ -27,8 +27,9 @@ import torch
 
 from agents import MultimodalPolicy, PolicyConfig
 from agents.config import PRESETS
-from algorithms.common import configure_torch, make_adam
+from algorithms.device import configure_torch
 from algorithms.envs import make_vec_env
+from algorithms.optim import make_adam
 from experiments.machine import describe
 
 

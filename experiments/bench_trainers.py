@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from algorithms import registry
-from algorithms.common import available_cores
+from algorithms.device import available_cores
 from experiments.presets import Budget, build_config, config_fields
 
 #: Env steps of the untimed run before each timed one (one PPO rollout of the presets).
@@ -66,7 +66,7 @@ def measure(algo: str, env_id: str, env_steps: int, threads: int, seed: int = 0)
     return {
         "algo": algo,
         "env_steps": int(result.env_steps),
-        "trainer_steps": int(result.steps),
+        "trainer_iterations": int(result.iterations),
         "seconds": seconds,
         "env_steps_per_s": result.env_steps / seconds if seconds > 0 else None,
     }
@@ -92,7 +92,7 @@ def run(
         row = measure(name, env_id, env_steps, threads)
         rows.append(row)
         log(f"  {name:<8} {row['env_steps_per_s']:>9,.0f} env steps/s  ({row['env_steps']:,} env steps, "
-            f"{row['trainer_steps']:,} trainer steps, {row['seconds']:.1f} s)")  # fmt: skip
+            f"{row['trainer_iterations']:,} iterations, {row['seconds']:.1f} s)")  # fmt: skip
     return {
         "config": {"env_id": env_id, "env_steps": env_steps, "threads": threads, "preset": "per (algorithm, env)"},
         "rows": rows,
@@ -106,14 +106,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"# Trainer throughput: {c['env_id']}, {c['env_steps']:,} env steps each, {c['threads']} torch threads",
         "",
         "Each trainer's preset for the env, one after another in one process. Env steps per second "
-        "of the whole training call (start-up, training, a one-level final evaluation). Trainer "
-        "steps are each trainer's own unit (PPO: updates; GRPO, DQN: iterations; "
-        "stable-baselines3: vector-env steps).",
+        "of the whole training call (start-up, training, a one-level final evaluation). An iteration "
+        "is one pass of each trainer's loop (PPO: rollout and update; GRPO: groups and update; DQN "
+        "and stable-baselines3: one vector-env step).",
         "",
-        "| trainer | env steps/s | env steps | trainer steps | seconds |",
+        "| trainer | env steps/s | env steps | iterations | seconds |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         rate = "n/a" if r["env_steps_per_s"] is None else f"{r['env_steps_per_s']:,.0f}"
-        lines.append(f"| {r['algo']} | {rate} | {r['env_steps']:,} | {r['trainer_steps']:,} | {r['seconds']:.1f} |")
+        lines.append(f"| {r['algo']} | {rate} | {r['env_steps']:,} | {r.get('trainer_iterations', r.get('trainer_steps', 0)):,} | {r['seconds']:.1f} |")
     return "\n".join(lines) + "\n"

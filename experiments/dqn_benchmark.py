@@ -1,6 +1,6 @@
 """Double DQN targets, measured: ``python -m experiments.dqn_benchmark [--only NAME ...] [--seeds ...]``.
 
-Each entry of :data:`RUNS` is one plain command (``python -m experiments.train <algo> ...``) run
+Each entry of :data:`RUNS` is one plain command (``penguin train --algo <algo> ...``) run
 per seed in its own process, one after the other (never two trainings at once), under
 ``/usr/bin/time -v``. ``sb3-dqn-bare`` is stable-baselines3's DQN with our features extractor on
 the same env, budget, time limit, core count and replay ratio (samples trained per env step) as
@@ -17,14 +17,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from algorithms.dqn import ENV_PRESETS, DQNConfig
+from algorithms.dqn import DQNConfig
+from experiments.presets import build_config
 from experiments.rl_benchmark import (
     flags,
     kept_rows,
     measured_on,
     plot_curves,
     result_row,
-    run_name,
+    run_path,
     run_plain_command,
 )
 
@@ -56,17 +57,16 @@ def sb3_flags(cfg: DQNConfig) -> list[str]:
 
 def run_table() -> dict[str, tuple[str, list[str], float | None, float]]:
     """name -> (algorithm, flags, target greedy success or None, minutes allowed)."""
-    bare = DQNConfig.for_env("Penguin-Bare-v0")
-    gold_preset = ENV_PRESETS.get("Penguin-Gold-v0", {})
+    bare = build_config("dqn", "Penguin-Bare-v0")
+    assert isinstance(bare, DQNConfig)
     return {
-        "dqn-bare": ("dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
-        "sb3-dqn-bare": ("sb3-dqn", ["--env-id", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES),
+        "dqn-bare": ("dqn", ["--env", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
+        "sb3-dqn-bare": ("sb3-dqn", ["--env", "Penguin-Bare-v0", "--time-limit", str(BARE_MINUTES),
                                      *sb3_flags(bare)], None, BARE_MINUTES),
         # The same task seen from the penguin (``view="ego"``), as the RL benchmark's grpo-bare-ego.
-        "dqn-bare-ego": ("dqn", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego",
+        "dqn-bare-ego": ("dqn", ["--env", "Penguin-Bare-v0", "--env-kwargs", "view=ego",
                                  "--time-limit", str(BARE_MINUTES)], 0.90, BARE_MINUTES),
-        "dqn-gold": ("dqn", ["--env-id", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES),
-                             *flags(gold_preset)], 0.80, GOLD_MINUTES),
+        "dqn-gold": ("dqn", ["--env", "Penguin-Gold-v0", "--time-limit", str(GOLD_MINUTES)], 0.80, GOLD_MINUTES),
     }
 
 
@@ -89,7 +89,7 @@ def run_one(name: str, seed: int, runs_dir: Path, extra: list[str]) -> dict[str,
     algo, run_flags, target, minutes = RUNS[name]
     command, run = run_plain_command(name, algo, run_flags, seed, runs_dir, extra)
     row = result_row(name, algo, seed, command, run, target, minutes)
-    config = json.loads((runs_dir / run_name(name, seed) / "config.json").read_text())
+    config = json.loads((run_path(runs_dir, algo, run_flags, name, seed) / "config.json").read_text())
     return {
         **row,
         # Training throughput: env steps over the run's own wall time (evaluations included).

@@ -1,8 +1,8 @@
 """Fine-tuning from behaviour cloning, measured: ``python -m experiments.finetune_benchmark``.
 
-For each env it first runs the plain behaviour-cloning command (``experiments.train_bc --env ID``,
+For each env it first runs the plain behaviour-cloning command (``penguin train --algo bc --env ID``,
 seed 0, as :mod:`experiments.bc_benchmark` does) and then, from that run's ``final.pt``, each
-entry of :data:`FINE_TUNES` (PPO and pseudo-GRPO with the README's fine-tuning flags) for every
+entry of :data:`FINE_TUNES` (PPO's and pseudo-GRPO's ``finetune`` recipes) for every
 seed, each in its own process under ``/usr/bin/time -v``, one after the other. A fine-tuning run
 meets its target when it ends above the BC policy it started from in both greedy held-out
 success and SPL (500 held-out levels, test phrasings); the aims of 97% (Gold) and 95% (Lang)
@@ -25,101 +25,11 @@ from typing import Any
 from experiments import bc_benchmark
 from experiments.rl_benchmark import legend_beside, measured_on, result_row, run_plain_command
 
-#: name -> (algorithm, flags after ``--init-from BC.pt``). The README quotes these commands.
+#: name -> (algorithm, flags after ``--init-from BC.pt``): the settings files' fine-tuning
+#: recipes (``experiments/hyperparams/<algo>.yml``).
 FINE_TUNES: dict[str, tuple[str, list[str]]] = {
-    "ppo-ft": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                       "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
-    # A KL penalty to the starting policy keeps the group signal from undoing what BC learned.
-    "grpo-ft": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                         "--bc-coef", "0.3", "--budget", "8m", "--total-env-steps", "1500000"]),
-    # PPO with pseudo-GRPO's anchoring: its learning rate and KL penalty to the starting policy.
-    "ppo-ft-kl": ("ppo", ["--value-warmup", "20", "--learning-rate", "1e-4", "--ent-coef", "0.003",
-                          "--kl-coef", "0.04", "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
-    # ppo-ft without the entropy bonus: BC's sampled policy already succeeds everywhere on Gold,
-    # and its greedy failures are loops where its action distribution is split.
-    "ppo-ft-noent": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0",
-                             "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "1500000"]),
-    # ppo-ft acting on instructions with words left out, at BC's Lang rate: the held-out
-    # phrasings recombine training words, and BC learned them that way.
-    "ppo-ft-wd": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                          "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "10m",
-                          "--total-env-steps", "1500000"]),
-    # grpo-ft acting on instructions with words left out, as ppo-ft-wd.
-    "grpo-ft-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                            "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "8m",
-                            "--total-env-steps", "1500000"]),
-    # ppo-ft with its budget planned over the env steps 10 minutes play, so the learning rate
-    # reaches 0 by the end (ppo-ft stops near 0.9 million of its 1.5 million, the rate at 40%).
-    "ppo-ft-anneal": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                              "--bc-coef", "0.3", "--budget", "10m", "--total-env-steps", "700000"]),
-    # grpo-ft-wd given 12 minutes, the time its 1.5 million planned env steps take, so its
-    # learning rate reaches 0 at the end (grpo-ft-wd was still rising when its 8 minutes ran out).
-    "grpo-ft-wd-long": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                 "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "12m",
-                                 "--total-env-steps", "1500000"]),
-    # ppo-ft-anneal with the behaviour-cloning loss on the visited states held to the end (a
-    # DAgger-like guide: the solver labels exactly the states the policy's own mistakes reach).
-    "ppo-ft-dagger": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                              "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "10m",
-                              "--total-env-steps", "700000"]),
-    # ppo-ft-dagger with Monte-Carlo advantages (GAE lambda 1): the value head starts untrained,
-    # and G_t - V(s_t) stays unbiased while it learns, as pseudo-GRPO's group returns are.
-    "ppo-ft-dagger-mc": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                                 "--gae-lambda", "1.0", "--bc-coef", "1.0", "--bc-decay", "1.0",
-                                 "--budget", "10m", "--total-env-steps", "700000"]),
-    # grpo-ft-wd with ppo-ft-dagger's behaviour-cloning loss on the visited states, its budget
-    # planned over the env steps 8 minutes play.
-    "grpo-ft-dagger-wd": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                   "--word-dropout", "0.35", "--bc-coef", "1.0", "--bc-decay", "1.0",
-                                   "--budget", "8m", "--total-env-steps", "1000000"]),
-    # grpo-ft-wd at ppo-ft-wd's learning rate (3e-4, which lifts PPO above BC on Lang for both
-    # seeds), its budget planned over the env steps 10 minutes play.
-    "grpo-ft-wd-fast": ("grpo", ["--learning-rate", "3e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                 "--word-dropout", "0.35", "--bc-coef", "0.3", "--budget", "10m",
-                                 "--total-env-steps", "1250000"]),
-    # grpo-ft-wd without the behaviour-cloning loss: the solver's labels belong to the whole
-    # instruction, and the rollout acts on (and the loss trains) instructions with words left out.
-    "grpo-ft-wd-nobc": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                 "--word-dropout", "0.35", "--budget", "8m", "--total-env-steps", "1500000"]),
-    # grpo-ft-wd without the KL penalty to the starting policy (ppo-ft-wd, above BC on Lang for
-    # both seeds, has none): on the held-out phrasings the starting policy's greedy choices are
-    # the ones that fail.
-    "grpo-ft-wd-nokl": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--word-dropout", "0.35",
-                                 "--bc-coef", "0.3", "--budget", "8m", "--total-env-steps", "1500000"]),
-    # ppo-ft-dagger given 20 minutes, its budget planned over the env steps they play: seed 1
-    # stayed level with BC for its 10 minutes while seed 0 rose above it.
-    "ppo-ft-dagger-long": ("ppo", ["--value-warmup", "20", "--learning-rate", "3e-4", "--ent-coef", "0.003",
-                                   "--bc-coef", "1.0", "--bc-decay", "1.0", "--budget", "20m",
-                                   "--total-env-steps", "1300000"]),
-    # grpo-ft-wd-long with groups of 4 from 32 levels per iteration (not 8 from 16): twice the
-    # instructions in every update, as PPO's rollouts hold many more.
-    "grpo-ft-wd-g4": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                               "--word-dropout", "0.35", "--bc-coef", "0.3", "--group-size", "4",
-                               "--num-groups", "32", "--budget", "12m", "--total-env-steps", "1500000"]),
-    # grpo-ft-wd-long with the behaviour-cloning loss trained on the whole instructions, not the
-    # ones acted on with words left out (grpo-ft-wd-nobc showed that mismatch causes the early dip).
-    "grpo-ft-wd-whole": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                  "--word-dropout", "0.35", "--bc-coef", "0.3", "--bc-whole-instruction",
-                                  "--budget", "12m", "--total-env-steps", "1500000"]),
-    # grpo-ft-wd-nobc with the self-critical baseline: one episode of each group plays greedily
-    # and scores the other seven, so samples are pushed up where they beat the greedy policy,
-    # the gap on Lang's held-out phrasings (sampled success 94-96%, greedy at BC's 91%).
-    "grpo-ft-wd-scst": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                 "--word-dropout", "0.35", "--baseline", "greedy", "--budget", "8m",
-                                 "--total-env-steps", "1500000"]),
-    # grpo-ft-wd-scst with every step weighing the same (Dr. GRPO's length-unbiased sum). With each
-    # episode weighing the same, a two-step episode that STOPs wrongly puts half its blame on STOP
-    # while one that loops to the time limit spreads it over 256 steps, so the policy learns to
-    # loop rather than STOP: grpo-ft-wd-scst's greedy face_away failures at the time limit went
-    # from BC's 10 to 25 of 137 on Lang.
-    "grpo-ft-wd-scst-step": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                      "--word-dropout", "0.35", "--baseline", "greedy", "--weighting", "step",
-                                      "--budget", "8m", "--total-env-steps", "1500000"]),
-    # grpo-ft-wd-scst-step with the group's mean as the baseline (plain GRPO): no greedy episode,
-    # so every game of a group trains.
-    "grpo-ft-wd-step": ("grpo", ["--learning-rate", "1e-4", "--ent-coef", "0.001", "--kl-coef", "0.04",
-                                 "--word-dropout", "0.35", "--weighting", "step", "--budget", "8m",
-                                 "--total-env-steps", "1500000"]),
+    "ppo-ft": ("ppo", ["--recipe", "finetune"]),
+    "grpo-ft": ("grpo", ["--recipe", "finetune"]),
 }
 
 #: env id -> greedy success aimed for (beyond the target of ending above BC)
@@ -168,7 +78,7 @@ def bc_baseline(env_id: str, runs_dir: Path, given: Path | None, extra: list[str
     ``given`` with the greedy success and SPL its run's ``eval.csv`` recorded last."""
     if given is None:
         row = bc_benchmark.run_one(env_id, runs_dir, 0, extra)
-        return row, runs_dir / f"bc-bench-{env_id}-s0" / "checkpoints" / "final.pt"
+        return row, bc_benchmark.run_path(runs_dir, env_id, 0) / "checkpoints" / "final.pt"
     from algorithms.run_dir import RunDir
 
     run_root = given.parent.parent  # <run>/checkpoints/final.pt

@@ -1,9 +1,12 @@
-"""Trainer configs as the command line builds them: per-(algorithm, env) presets and budgets.
+"""Trainer configs as the command line builds them: the per-(algorithm, env) settings files,
+recipes and budgets.
 
-``penguin train --algo X --env Y`` with no other flag uses the settings with which X's benchmark
-reached (or came nearest to) its target on Y, so the README's figures are reproduced by the plain
-command. A trainer module may carry its own presets as ``ConfigClass.for_env(env_id, **changes)``
-(behaviour cloning does); :data:`PRESETS` holds the others. Flags and config files override both.
+``penguin train --algo X --env Y`` with no other flag trains with the settings of
+``experiments/hyperparams/X.yml`` for ``Y`` (rl-baselines3-zoo's layout: one YAML file per
+algorithm, keyed by env id; an env without an entry uses the config's defaults). A file may also
+hold named recipes (``--recipe finetune``): settings for a use other than training from
+scratch, for every env (``default``) and per env. Config files (``--config``) and flags
+override both.
 
 A budget is either wall time (``--budget 10m``: the config's ``time_limit``) or env steps
 (``--env-steps N``: ``total_env_steps`` for the reinforcement-learning trainers, labelled steps
@@ -12,6 +15,9 @@ for behaviour cloning). The same budget is given to every algorithm of a compari
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import re
 import sys
 import types
@@ -20,22 +26,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import penguin_env
 from algorithms import registry
-from algorithms.common import TrainerConfig
+from algorithms.config import TrainerConfig
 from experiments.errors import UsageError
 
-#: (algorithm, env id) -> config fields, for trainers without their own ``for_env``.
-PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("ppo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000},
-    # Episodes cut near the shortest path (2 steps per cell of the curriculum's radius), many
-    # groups per iteration, PPO's learning rate and a larger entropy bonus (at 0.01 one seed's
-    # policy became deterministic and its groups all-equal): what made pseudo-GRPO learn
-    # full-view Bare.
-    ("grpo", "Penguin-Bare-v0"): {"curriculum": True, "total_env_steps": 5_000_000, "horizon_per_cell": 2,
-                                  "num_groups": 128, "num_epochs": 4, "learning_rate": 1e-3, "ent_coef": 0.03},
-    # Learning-rate annealing planned over 10M env steps; a 30-minute run stops on time near 4M.
-    ("ppo", "Penguin-Gold-v0"): {"total_env_steps": 10_000_000},
-}
+#: Folder of the settings files, one ``<algo>.yml`` per registered algorithm.
+HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
 
 _UNITS = {"s": 1 / 60, "sec": 1 / 60, "m": 1.0, "min": 1.0, "h": 60.0}
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)\s*$")
@@ -108,22 +105,75 @@ def budget_fields(config_class: type[TrainerConfig], budget: Budget, base: dict[
     raise UsageError(f"{config_class.__name__} has no env-step budget; give a wall-time --budget")
 
 
-def preset_fields(algo: str, env_id: str) -> dict[str, Any]:
-    """The preset fields of ``algo`` on ``env_id`` (empty where the defaults are the preset)."""
+def hyperparams_path(algo: str) -> Path:
+    """The settings file of ``algo``."""
+    return HYPERPARAMS_DIR / f"{algo}.yml"
+
+
+@functools.cache
+def _hyperparams(algo: str) -> dict[str, Any]:
+    """The parsed settings file of ``algo`` (validated: every env id known, every key a field)."""
+    path = hyperparams_path(algo)
     config_class, _ = registry.get(algo)
-    fields_: dict[str, Any] = {"env_id": env_id}
-    for_env = getattr(config_class, "for_env", None)
-    if for_env is not None:
-        preset = for_env(env_id)
-        defaults = config_class()
-        changed = {
-            f.name: getattr(preset, f.name)
-            for f in fields(config_class)
-            if getattr(preset, f.name) != getattr(defaults, f.name)
-        }
-        fields_.update(changed)
-    fields_.update(PRESETS.get((algo, env_id), {}))
-    return fields_
+    raw = _read_mapping(path)
+    out: dict[str, Any] = {"envs": {}, "recipes": {}}
+    for key, entry in raw.items():
+        if key == "recipes":
+            if not isinstance(entry, dict):
+                raise UsageError(f"{path}: 'recipes' must map recipe names to settings")
+            for name, per_env in entry.items():
+                if not isinstance(per_env, dict):
+                    raise UsageError(f"{path}: recipe {name!r} must map 'default' or env ids to settings")
+                for env_key, settings in per_env.items():
+                    if env_key != "default":
+                        _check_env_key(path, env_key)
+                    out["recipes"].setdefault(str(name), {})[env_key] = _settings(
+                        path, f"recipes.{name}.{env_key}", settings, config_class
+                    )
+            continue
+        _check_env_key(path, key)
+        out["envs"][key] = _settings(path, key, entry, config_class)
+    return out
+
+
+def _check_env_key(path: Path, key: Any) -> None:
+    if key not in penguin_env.ENV_IDS:
+        raise UsageError(
+            f"{path}: unknown env id {key!r}; the keys are env ids {list(penguin_env.ENV_IDS)} and 'recipes'"
+        )
+
+
+def _settings(path: Path, where: str, entry: Any, config_class: type[TrainerConfig]) -> dict[str, Any]:
+    """One entry's config fields, checked against ``config_class`` (``policy`` may name a preset)."""
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise UsageError(f"{path}: {where} must be a mapping of config fields")
+    return config_mapping(entry, config_class, f"{path}: {where}")
+
+
+def recipes(algo: str) -> list[str]:
+    """Names of ``algo``'s recipes."""
+    return sorted(_hyperparams(algo)["recipes"])
+
+
+def preset_fields(algo: str, env_id: str, recipe: str | None = None) -> dict[str, Any]:
+    """The config fields of ``algo`` on ``env_id`` from its settings file (empty where the
+    defaults are the settings), with recipe ``recipe``'s on top.
+
+    Raises:
+        UsageError: an unknown recipe (naming the known ones).
+    """
+    settings = _hyperparams(algo)
+    fields_: dict[str, Any] = {"env_id": env_id, **settings["envs"].get(env_id, {})}
+    if recipe is not None:
+        if recipe not in settings["recipes"]:
+            known = sorted(settings["recipes"])
+            raise UsageError(f"unknown recipe {recipe!r} for {algo}; {algo}'s recipes: {known or 'none'}")
+        chosen = settings["recipes"][recipe]
+        fields_.update(chosen.get("default", {}))
+        fields_.update(chosen.get(env_id, {}))
+    return copy.deepcopy(fields_)  # the parsed file is cached: callers get their own copy
 
 
 def build_config(
@@ -133,8 +183,10 @@ def build_config(
     budget: Budget | None = None,
     seed: int | None = None,
     overrides: dict[str, Any] | None = None,
+    recipe: str | None = None,
 ) -> TrainerConfig:
-    """Preset, then budget, then ``overrides`` (flags, config file) -> a validated config.
+    """Settings file (and recipe), then budget, then ``overrides`` (flags, config file) -> a
+    validated config.
 
     Raises:
         UsageError: unknown algorithm or config field, or a budget the trainer cannot take.
@@ -150,7 +202,7 @@ def build_config(
         raise UsageError(
             f"unknown config field(s) {unknown} for {algo}; `penguin train --algo {algo} --help` lists them"
         )
-    merged = preset_fields(algo, env_id)
+    merged = preset_fields(algo, env_id, recipe)
     if budget is not None:
         merged.update(budget_fields(config_class, budget, merged))
     if seed is not None:
@@ -233,35 +285,53 @@ def load_config_file(path: str | Path, config_class: type[TrainerConfig]) -> dic
     Raises:
         UsageError: unknown fields (naming the allowed ones), an unreadable or malformed file.
     """
+    path = Path(path)
+    return config_mapping(_read_mapping(path), config_class, f"--config {path}", policy_presets=False)
+
+
+def config_mapping(
+    raw: dict[str, Any], config_class: type[TrainerConfig], where: str, policy_presets: bool = True
+) -> dict[str, Any]:
+    """A mapping of config fields, checked and brought to the fields' types.
+
+    ``policy`` is a mapping of network fields, or (with ``policy_presets``) the name of a network
+    preset (:meth:`agents.PolicyConfig.preset`), which becomes that preset's full config.
+
+    Raises:
+        UsageError: unknown fields, naming the allowed ones.
+    """
     from agents import PolicyConfig
 
-    path = Path(path)
-    raw = _read_mapping(path)
     types_ = _field_types(config_class)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = str(key).replace("-", "_")
         if name not in types_:
             raise UsageError(
-                f"--config {path}: unknown config field {key!r} for {config_class.__name__}; "
-                f"allowed: {sorted(types_)}"
+                f"{where}: unknown config field {key!r} for {config_class.__name__}; allowed: {sorted(types_)}"
             )
         if name == "policy":
+            if policy_presets and isinstance(value, str):
+                try:
+                    out["policy"] = PolicyConfig.preset(value)
+                except ValueError as err:
+                    raise UsageError(f"{where}: policy: {err}") from None
+                continue
             if not isinstance(value, dict):
-                raise UsageError(f"--config {path}: 'policy' must be a mapping of network fields")
+                raise UsageError(f"{where}: 'policy' must be a mapping of network fields")
             policy_types = _field_types(PolicyConfig)
             policy: dict[str, Any] = {}
             for pkey, pvalue in value.items():
                 pname = str(pkey).replace("-", "_")
                 if pname not in policy_types:
                     raise UsageError(
-                        f"--config {path}: unknown network field 'policy.{pkey}'; allowed: {sorted(policy_types)}"
+                        f"{where}: unknown network field 'policy.{pkey}'; allowed: {sorted(policy_types)}"
                     )
                 policy[pname] = _coerce(pvalue, policy_types[pname], f"policy.{pname}")
-            out["policy"] = policy
+            out["policy"] = policy if not policy_presets else dataclasses.replace(PolicyConfig(), **policy)
         elif name == "env_kwargs":
             if not isinstance(value, dict):
-                raise UsageError(f"--config {path}: 'env_kwargs' must be a mapping of env keyword arguments")
+                raise UsageError(f"{where}: 'env_kwargs' must be a mapping of env keyword arguments")
             out[name] = dict(value)
         else:
             out[name] = _coerce(value, types_[name], name)

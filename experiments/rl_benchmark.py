@@ -1,6 +1,6 @@
 """Reinforcement-learning targets, measured: ``python -m experiments.rl_benchmark [--only NAME ...]``.
 
-Each entry of :data:`RUNS` is one plain command (``python -m experiments.train <algo> ...``) run
+Each entry of :data:`RUNS` is one plain command (``penguin train --algo <algo> ...``) run
 for seeds 0 and 1 in its own process, one after the other (never two trainings at once), under
 ``/usr/bin/time -v``. From each run's ``eval.csv`` it records greedy and sampled held-out
 success and SPL, env steps and wall time to 90% greedy success, peak resident memory, and the
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from experiments.machine import describe
-from experiments.presets import PRESETS
 from experiments.timed_run import TimedRun, run_timed
 
 
@@ -35,19 +34,16 @@ def flags(settings: dict[str, Any]) -> list[str]:
     return out
 
 
-#: name -> (algorithm, flags, target greedy success, minutes allowed). The plain commands carry
-#: the command line's presets (``experiments.presets.PRESETS``) as flags.
+#: name -> (algorithm, flags, target greedy success, minutes allowed). The plain commands take
+#: the rest of their settings from ``experiments/hyperparams/<algo>.yml``.
 RUNS: dict[str, tuple[str, list[str], float, float]] = {
-    "ppo-bare": ("ppo", ["--env-id", "Penguin-Bare-v0", "--time-limit", "15",
-                         *flags(PRESETS[("ppo", "Penguin-Bare-v0")])], 0.95, 15.0),
-    "grpo-bare": ("grpo", ["--env-id", "Penguin-Bare-v0", "--time-limit", "20",
-                           *flags(PRESETS[("grpo", "Penguin-Bare-v0")])], 0.90, 20.0),
+    "ppo-bare": ("ppo", ["--env", "Penguin-Bare-v0", "--time-limit", "15"], 0.95, 15.0),
+    "grpo-bare": ("grpo", ["--env", "Penguin-Bare-v0", "--time-limit", "20"], 0.90, 20.0),
     # The same task seen from the penguin (``view="ego"``: a window centred on it, heading up),
     # where "the gold is ahead" is a fixed place in the image instead of a relation to learn.
-    "grpo-bare-ego": ("grpo", ["--env-id", "Penguin-Bare-v0", "--env-kwargs", "view=ego", "--curriculum",
+    "grpo-bare-ego": ("grpo", ["--env", "Penguin-Bare-v0", "--env-kwargs", "view=ego", "--curriculum",
                                "--time-limit", "20", "--total-env-steps", "5000000"], 0.90, 20.0),
-    "ppo-gold": ("ppo", ["--env-id", "Penguin-Gold-v0", "--time-limit", "30",
-                         *flags(PRESETS[("ppo", "Penguin-Gold-v0")])], 0.90, 30.0),
+    "ppo-gold": ("ppo", ["--env", "Penguin-Gold-v0", "--time-limit", "30"], 0.90, 30.0),
 }
 
 
@@ -79,16 +75,23 @@ def run_name(name: str, seed: int) -> str:
     return f"{name}-s{seed}"
 
 
+def run_path(runs_dir: Path, algo: str, flags: list[str], name: str, seed: int) -> Path:
+    """Where ``penguin train`` writes the run of benchmark entry ``name`` for ``seed``:
+    ``runs_dir/<env>/<algo>/NAME-sSEED``."""
+    env_id = flags[flags.index("--env") + 1]
+    return runs_dir / env_id / algo / run_name(name, seed)
+
+
 def run_plain_command(
     name: str, algo: str, flags: list[str], seed: int, runs_dir: Path, extra: list[str]
 ) -> tuple[list[str], TimedRun]:
-    """Run ``python -m experiments.train ALGO FLAGS --seed SEED`` as ``runs_dir/NAME-sSEED`` (a
-    fresh directory) in its own process under ``/usr/bin/time -v``; the command and its result."""
-    directory = run_name(name, seed)
-    shutil.rmtree(runs_dir / directory, ignore_errors=True)
-    command = [sys.executable, "-m", "experiments.train", algo, *flags, "--seed", str(seed),
-               "--runs-dir", str(runs_dir), "--run-name", directory, "--no-progress", *extra]
-    return command, run_timed(command, runs_dir, directory)
+    """Run ``penguin train --algo ALGO FLAGS --seed SEED`` as :func:`run_path` (a fresh
+    directory) in its own process under ``/usr/bin/time -v``; the command and its result."""
+    path = run_path(runs_dir, algo, flags, name, seed)
+    shutil.rmtree(path, ignore_errors=True)
+    command = [sys.executable, "-m", "experiments.cli", "train", "--algo", algo, *flags, "--seed", str(seed),
+               "--runs-dir", str(runs_dir), "--run-name", path.name, "--no-progress", *extra]
+    return command, run_timed(command, path.parent, path.name)
 
 
 def result_row(

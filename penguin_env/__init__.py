@@ -10,7 +10,7 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 from penguin_env.config import VARIANTS, EnvConfig
-from penguin_env.core import Action, GameState, Task
+from penguin_env.core import NUM_ACTIONS, Action, GameState, Task
 from penguin_env.env import (
     InvalidAction,
     PenguinBareEnv,
@@ -36,6 +36,7 @@ for _env_id in ENV_IDS:
 
 __all__ = [
     "ENV_IDS",
+    "NUM_ACTIONS",
     "Action",
     "EnvConfig",
     "GameState",

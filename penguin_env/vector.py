@@ -12,6 +12,7 @@ vectorization_mode="vector_entry_point", **kwargs)`` or directly with
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,12 +22,19 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from penguin_env.config import VARIANTS, make_config
-from penguin_env.core import NUM_ACTIONS
+from penguin_env.core import NUM_ACTIONS, GameState
 from penguin_env.engine import BatchGame
 from penguin_env.env import InvalidAction
 
 _MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+#: Version of :meth:`PenguinVectorEnv.state_dict`'s layout.
+STATE_DICT_VERSION = 1
 _INFO_KEYS = ("task", "instruction", "success", "gold_left", "level")
+
+
+def _fields_of(state: GameState) -> dict[str, np.ndarray]:
+    """A game state's arrays by field name (copies)."""
+    return {f.name: getattr(state, f.name).copy() for f in dataclasses.fields(state)}
 
 
 def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
@@ -69,8 +77,11 @@ class PenguinVectorEnv(VectorEnv):
     ``success``, ``gold_left`` and ``level``, each with its ``_key`` mask, as Gymnasium's
     vector envs do. ``reset(seed=s)`` seeds game i with ``s + i`` (as ``SyncVectorEnv`` does);
     ``reset(seed=[s0, s1, ...])`` seeds each game; ``options={"level": [...]}`` plays given
-    level ids and ``options={"reset_mask": mask}`` resets only some games. ``.game`` is the
-    underlying :class:`~penguin_env.engine.BatchGame` (its ``.state`` is the batched game state).
+    level ids and ``options={"reset_mask": mask}`` resets only some games.
+
+    :meth:`get_state` returns the batched game state (what an expert such as
+    ``fake_traces.solver`` reads); :meth:`state_dict` and :meth:`load_state_dict` save and restore
+    the whole env as arrays and plain values (a trainer's resume checkpoint).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 8}
@@ -107,7 +118,7 @@ class PenguinVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
 
-        #: The batched engine; a solver or expert may read ``game.state``.
+        # The batched engine (internal: experts read :meth:`get_state`).
         self.game = BatchGame(env_id, self.config, num=self.num_envs)
         s = self.config.image_size
         self.single_observation_space = spaces.Dict(
@@ -127,8 +138,8 @@ class PenguinVectorEnv(VectorEnv):
         )  # NEXT_STEP: reset these on the next step
 
     # The batched spaces hold (N, S, S, 3) low and high arrays, 25 MB for a thousand 64-pixel
-    # games and all derived from the single spaces: a pickled env (a trainer's resume state)
-    # leaves them out and rebuilds them (their sampling RNG starts afresh).
+    # games and all derived from the single spaces: a pickled env leaves them out and rebuilds
+    # them (their sampling RNG starts afresh).
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["observation_space"], state["action_space"]
@@ -138,6 +149,90 @@ class PenguinVectorEnv(VectorEnv):
         self.__dict__.update(state)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    # -- state --------------------------------------------------------------------------------
+    def get_state(self) -> GameState:
+        """The batched game state of the N games (a copy; arrays with the game axis first).
+
+        This is what an expert reads: ``fake_traces.solver.optimal_action_mask(envs.get_state())``
+        gives every optimal action of every game. Unlike the single env's ``get_state`` (one
+        game as a JSON-able dict), it is the engine's own arrays, so it costs one copy.
+        """
+        return self.game.state.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the env's future depends on, as numpy arrays and plain values.
+
+        Games, level pools, seeds and episode counters, autoreset flags and the env's RNG; frames
+        and instructions are redrawn from the games on :meth:`load_state_dict`. Restoring it into
+        an env built with the same id, ``num_envs`` and keyword arguments continues exactly where
+        this one is (the same observations, rewards and autoresets for the same actions).
+        """
+        game = self.game
+        rng = None if self._np_random is None else self._np_random.bit_generator.state
+        return {
+            "version": STATE_DICT_VERSION,
+            "env_id": self.env_id,
+            "num_envs": self.num_envs,
+            "config": dataclasses.asdict(self.config),
+            "autoreset_mode": self.autoreset_mode.value,
+            "games": _fields_of(game.state),
+            "seed_base": game.seed_base.copy(),
+            "episode": game.episode.copy(),
+            "pool": _fields_of(game._pool),
+            "pool_seed": game._pool_seed.copy(),
+            "pool_start": game._pool_start.copy(),
+            "seeded": self._seeded.copy(),
+            "started": self._started,
+            "autoreset": self._autoreset.copy(),
+            "np_random": rng,
+            "np_random_seed": self._np_random_seed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (arrays may be numpy arrays or CPU tensors).
+
+        Raises:
+            ValueError: if the state belongs to another env id, game count, configuration or
+                autoreset mode (the message names the difference).
+        """
+        version = int(state.get("version", 0))
+        if version != STATE_DICT_VERSION:
+            raise ValueError(
+                f"vector env state version {version} is not {STATE_DICT_VERSION}; it was written by "
+                "another version of penguin_env"
+            )
+        mine = {
+            "env_id": self.env_id,
+            "num_envs": self.num_envs,
+            "config": dataclasses.asdict(self.config),
+            "autoreset_mode": self.autoreset_mode.value,
+        }
+        for key, value in mine.items():
+            if state[key] != value:
+                raise ValueError(
+                    f"vector env state has {key}={state[key]!r}, this env has {value!r}; build the env "
+                    "with the same id, num_envs, keyword arguments and autoreset mode"
+                )
+        game = self.game
+        loaded = GameState(**{k: np.array(v) for k, v in state["games"].items()})
+        game.seed_base[:] = np.asarray(state["seed_base"]).astype(np.uint64)
+        game.episode[:] = np.asarray(state["episode"])
+        for name, value in state["pool"].items():
+            getattr(game._pool, name)[:] = np.asarray(value)
+        game._pool_seed[:] = np.asarray(state["pool_seed"]).astype(np.uint64)
+        game._pool_start[:] = np.asarray(state["pool_start"])
+        game.load(np.arange(self.num_envs), loaded)
+        self._seeded[:] = np.asarray(state["seeded"])
+        self._started = bool(state["started"])
+        self._autoreset[:] = np.asarray(state["autoreset"])
+        if state["np_random"] is None:
+            self._np_random = None
+        else:
+            bit_generator = getattr(np.random, state["np_random"]["bit_generator"])()
+            bit_generator.state = state["np_random"]
+            self._np_random = np.random.Generator(bit_generator)
+        self._np_random_seed = state["np_random_seed"]
 
     # -- Gymnasium API ------------------------------------------------------------------------
     def reset(

@@ -11,7 +11,7 @@ import torch
 
 import agents
 from agents import PolicyConfig
-from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train_bc
+from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train
 from algorithms.evaluation import evaluate
 from algorithms.logger import EpisodeStats
 from tests.small_policy import tiny_run
@@ -75,9 +75,9 @@ def test_labelled_steps_ring_keeps_the_newest_rows_in_place(tmp_path) -> None:
 
 
 def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
-    result = train_bc(tiny(tmp_path, "learn"))
+    result = train(tiny(tmp_path, "learn"))
     losses = [v for _, v in result.history["train/loss"]]
-    assert result.steps == 250 and result.env_steps == 2_500
+    assert result.gradient_steps == 250 and result.env_steps == 2_500
     assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
     heldout = tiny(tmp_path, "x").heldout(100)
     rng = np.random.default_rng(0)
@@ -104,16 +104,16 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, word_d
         total_steps=12, data_steps=300, dagger_steps=100, final_eval_episodes=4, batch_size=16,
         word_dropout=word_dropout,
     )
-    whole = train_bc(tiny(tmp_path, "whole", **budget))
+    whole = train(tiny(tmp_path, "whole", **budget))
 
     def ctrl_c_at_5(step: int) -> None:
         if step == 5:
             os.kill(os.getpid(), signal.SIGINT)
 
-    first = train_bc(tiny(tmp_path, "split", **budget), callback=ctrl_c_at_5)
-    assert first.interrupted and first.steps == 5 and first.final_eval is None
-    resumed = train_bc(tiny(tmp_path, "split", resume=True, **budget))
-    assert not resumed.interrupted and resumed.steps == 12
+    first = train(tiny(tmp_path, "split", **budget), callback=ctrl_c_at_5)
+    assert first.interrupted and first.iterations == 5 and first.final_eval is None
+    resumed = train(tiny(tmp_path, "split", resume=True, **budget))
+    assert not resumed.interrupted and resumed.iterations == resumed.gradient_steps == 12
     # the DAgger round (after step 6) ran after the resume
     assert resumed.env_steps == whole.env_steps == 400
     for (name, a), b in zip(
@@ -137,7 +137,7 @@ def test_bc_from_a_fixed_trace_file(tmp_path) -> None:
     data = LabelledSteps.from_trace_file(path)
     assert len(data) == ds.num_steps
     assert data.mask[np.arange(len(data)), ds.labels].all()  # the stored solver action is optimal
-    result = train_bc(
+    result = train(
         tiny(
             tmp_path,
             "file",
@@ -147,7 +147,7 @@ def test_bc_from_a_fixed_trace_file(tmp_path) -> None:
             final_eval_episodes=10,
         )
     )
-    assert result.steps == 40
+    assert result.gradient_steps == 40
 
 
 def test_random_detours_never_stop() -> None:
@@ -187,7 +187,8 @@ def _dead_fractions(tmp_path, name: str, steps: int = 500, **changes) -> list[fl
     )
     if "policy" not in changes:
         cfg.policy = PolicyConfig()
-    return [v for _, v in train_bc(cfg).history["train/dead_units"]]
+    # Dead: zero for every input of a batch (the complement of the logged active share).
+    return [1.0 - v for _, v in train(cfg).history["train/active_units"]]
 
 
 def test_trunk_units_stay_alive_through_the_first_five_hundred_steps(tmp_path) -> None:
@@ -233,8 +234,8 @@ def test_collect_memory_grows_by_one_row_per_step(tmp_path) -> None:
 def test_word_dropout_changes_the_instructions_trained_on(tmp_path) -> None:
     # One gradient step: both runs draw the same minibatch, so only the dropped words differ.
     budget = dict(total_steps=1, data_steps=300, dagger_rounds=0, final_eval_episodes=2, batch_size=16)
-    plain = train_bc(tiny(tmp_path, "plain", **budget)).policy.state_dict()
-    dropped = train_bc(tiny(tmp_path, "dropped", word_dropout=0.5, **budget)).policy.state_dict()
+    plain = train(tiny(tmp_path, "plain", **budget)).policy.state_dict()
+    dropped = train(tiny(tmp_path, "dropped", word_dropout=0.5, **budget)).policy.state_dict()
     text_weights = [name for name in plain if "text_encoder" in name]
     assert text_weights
     assert any(not torch.equal(plain[name], dropped[name]) for name in text_weights)

@@ -65,12 +65,12 @@ def test_result_row_reads_the_final_evaluation_and_the_first_ninety_percent() ->
 
     # 90% is first reached at the second evaluation; the run dips below it and ends at 93%.
     curve = [evaluation(100, 1.0, 0.4), evaluation(200, 2.0, 0.91), evaluation(300, 3.0, 0.85), evaluation(400, 4.0, 0.93)]
-    command = ["python", "-m", "experiments.train", "ppo", "--seed", "0"]
+    command = ["python", "-m", "experiments.cli", "train", "--algo", "ppo", "--seed", "0"]
     run = TimedRun(stdout="", wall_time_s=250.0, peak_rss_gb=0.5, curve=curve)
     row = rl_benchmark.result_row("ppo-bare", "ppo", 0, command, run, target=0.9, minutes=15.0)
     assert (row["greedy_success"], row["greedy_spl"], row["env_steps"]) == (0.93, 0.465, 400)
     assert (row["env_steps_to_90"], row["minutes_to_90"]) == (200, 2.0)
-    assert row["met"] is True and row["command"] == "-m experiments.train ppo --seed 0"
+    assert row["met"] is True and row["command"] == "-m experiments.cli train --algo ppo --seed 0"
     # Over the time allowed (plus two minutes' grace), or below the target: not met.
     late = TimedRun(stdout="", wall_time_s=60.0 * 17.5, peak_rss_gb=None, curve=curve)
     assert rl_benchmark.result_row("ppo-bare", "ppo", 0, command, late, target=0.9, minutes=15.0)["met"] is False

@@ -109,7 +109,7 @@ def test_config_file_then_budget_then_flags(tmp_path: Path) -> None:
 
 def test_presets_and_budgets() -> None:
     bc = train.resolve(["--algo", "bc", "--env", "Penguin-Bare-v0"])
-    assert bc.data_steps == 30_000 and bc.total_steps == 3_000  # BCConfig.for_env's Bare preset
+    assert bc.data_steps == 30_000 and bc.total_steps == 3_000  # hyperparams/bc.yml's Bare entry
     timed = train.resolve(["--algo", "bc", "--env", "Penguin-Gold-v0", "--budget", "90s"])
     assert timed.time_limit == pytest.approx(1.5)
     assert train.resolve(["--algo", "ppo", "--env", "Penguin-Gold-v0"]).curriculum is False
@@ -120,7 +120,7 @@ def test_plain_command_reproduces_each_rl_benchmark_run() -> None:
     (stable-baselines3's runs excepted: their flags are ours translated, not a preset)."""
     ours = {n: run for n, run in dqn_benchmark.RUNS.items() if not run[0].startswith("sb3")}
     for name, (algo, flags, _target, minutes) in {**rl_benchmark.RUNS, **ours}.items():
-        env = flags[flags.index("--env-id") + 1]
+        env = flags[flags.index("--env") + 1]
         named = ["--run-name", name]  # else each gets a name stamped with the second it was made
         if "--env-kwargs" in flags:  # the README's command names its env options too
             named += ["--env-kwargs", flags[flags.index("--env-kwargs") + 1]]
@@ -134,7 +134,7 @@ def test_readme_quotes_each_fine_tuning_benchmark_command() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     commands = {" ".join(line.split()) for line in readme.replace("\\\n", " ").splitlines()}
     for algo, flags in finetune_benchmark.FINE_TUNES.values():
-        quoted = " ".join(["penguin train --algo", algo, "--env Penguin-Gold-v0 --init-from BC.pt", *flags])
+        quoted = " ".join(["penguin train --algo", algo, "--env Penguin-Gold-v0", *flags, "--init-from BC.pt"])
         assert quoted in commands, quoted
 
 

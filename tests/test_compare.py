@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algorithms.common import available_cores
+from algorithms.device import available_cores
 from experiments import cli
 from experiments.commands.compare import parse_sets, resolve_parallelism
 from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE, Job, prepare

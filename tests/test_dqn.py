@@ -15,7 +15,6 @@ from agents.network import Q_SAMPLING_EPSILON, epsilon_greedy
 from algorithms import dqn as dqn_module
 from algorithms import registry
 from algorithms.augment import corner_word_ids
-from algorithms.common import TrainingRun
 from algorithms.dqn import (
     DQNConfig,
     advantage_learning_targets,
@@ -25,6 +24,7 @@ from algorithms.dqn import (
     td_targets,
     train,
 )
+from algorithms.driver import TrainingRun
 from algorithms.envs import make_vec_env
 from algorithms.evaluation import evaluate
 from penguin_env.instructions import Tokenizer, all_instructions
@@ -266,9 +266,9 @@ def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
 
     split = {**base, "run_name": "split"}
     first = train(DQNConfig(**split), ctrl_c_at_90)
-    assert first.interrupted and first.final_eval is None and 0 < first.steps < whole.steps
+    assert first.interrupted and first.final_eval is None and 0 < first.gradient_steps < whole.gradient_steps
     resumed = train(DQNConfig(**split, resume=True))
-    assert resumed.steps == whole.steps and resumed.env_steps == whole.env_steps
+    assert resumed.gradient_steps == whole.gradient_steps and resumed.env_steps == whole.env_steps
     for (name, a), b in zip(whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
@@ -356,9 +356,9 @@ def test_word_dropout_reaches_the_updates_only_when_set(tmp_path, monkeypatch, r
     cfg = DQNConfig(**common(tmp_path, f"wd{rate}", total_env_steps=800, learning_starts=200,
                              final_eval_episodes=4, word_dropout=rate))
     result = train(cfg)
-    assert result.steps > 0
+    assert result.gradient_steps > 0
     if rate == 0:
         assert not seen
         return
-    assert len(seen) == result.steps  # every gradient step's batch
+    assert len(seen) == result.gradient_steps  # every gradient step's batch
     assert any(not torch.equal(before, after) for before, after in seen)

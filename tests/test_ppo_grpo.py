@@ -94,7 +94,7 @@ def test_grpo_group_episodes_end_at_the_horizon_as_the_curriculum_widens(tmp_pat
         made.append(LengthSpyVectorEnv(env_id, num_envs, **env_kwargs))
         return made[-1]
 
-    monkeypatch.setattr("algorithms.grpo.make_vec_env", spying_vec_env)
+    monkeypatch.setattr("algorithms.envs.make_vec_env", spying_vec_env)
     # A threshold of 0 widens the radius each time 32 episodes have been played: 1, 2, 3.
     cfg = GRPOConfig(**common(tmp_path, "cut", env_kwargs={"size": 4, "image_size": 24}, final_eval_episodes=4),
                      total_env_steps=600, group_size=4, num_groups=4, horizon_per_cell=2, curriculum=True,
@@ -125,15 +125,15 @@ def test_resume_after_interrupt_gives_the_same_weights(tmp_path, algo) -> None:
 
     split = {**base, "run_name": "split"}
     first = registry.get(algo)[1](registry.make_config(algo, **split), ctrl_c_at_3)
-    assert first.interrupted and first.steps == 3 and first.final_eval is None
+    assert first.interrupted and first.iterations == 3 and first.final_eval is None
     resumed = registry.train(registry.make_config(algo, **split, resume=True))
-    assert resumed.steps == whole.steps and resumed.env_steps == whole.env_steps
+    assert resumed.iterations == whole.iterations and resumed.env_steps == whole.env_steps
     for (name, a), b in zip(whole.policy.state_dict().items(), resumed.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 
 def test_reference_kl_is_zero_for_the_starting_policy_and_grows_as_it_moves(tmp_path) -> None:
-    from algorithms.common import TrainingRun
+    from algorithms.driver import TrainingRun
     from algorithms.onpolicy import make_reference, reference_kl
 
     cfg = registry.make_config("ppo", **common(tmp_path, "kl"), kl_coef=0.1)
@@ -172,7 +172,7 @@ def test_bc_checkpoint_warm_starts_ppo_and_grpo_with_the_same_first_evaluation(t
     for algo in ("ppo", "grpo"):
         cfg = registry.make_config(algo, **{**common(tmp_path, f"warm-{algo}"), "init_from": str(ckpt),
                                             "total_env_steps": 1})
-        from algorithms.common import TrainingRun
+        from algorithms.driver import TrainingRun
 
         session = TrainingRun(cfg, algo)
         first = evaluate(session.policy, cfg.env_id, cfg.heldout(100), 100, seed=0)
@@ -242,7 +242,7 @@ def test_grpo_loss_with_episode_weights_gives_each_episode_one_vote() -> None:
 
 
 def test_value_warmup_trains_the_value_head_and_nothing_else(tmp_path) -> None:
-    from algorithms.common import TrainingRun
+    from algorithms.driver import TrainingRun
 
     fields = {**common(tmp_path, "warmup"), "total_env_steps": 2 * 8 * 32, "num_envs": 8, "num_steps": 32,
               "final_eval_episodes": 2}

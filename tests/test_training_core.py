@@ -143,8 +143,18 @@ def test_run_dir_layout(tmp_path) -> None:
     run.append_eval({"step": 1, "success_rate": 0.5})
     run.append_eval({"step": 2, "success_rate": 0.75})
     assert json.loads((run.path / "config.json").read_text())["config"]["lr"] == 0.1
-    assert [r["success_rate"] for r in run.read_eval()] == ["0.5", "0.75"]
+    assert [r["success_rate"] for r in run.read_eval()] == [0.5, 0.75]
     assert run.checkpoints.is_dir() and run.last_checkpoint.parent == run.checkpoints
+
+
+def test_eval_csv_reader_skips_a_torn_last_line_and_rows_with_missing_fields(tmp_path) -> None:
+    run = RunDir(tmp_path, "torn")
+    run.write_eval([{"step": 1, "success_rate": 0.5}, {"step": 2, "success_rate": 0.75}])
+    with run.eval_csv.open("a") as f:
+        f.write("3,0.")  # a crash in the middle of a row: no newline
+    assert [r["step"] for r in run.read_eval()] == [1.0, 2.0]
+    run.eval_csv.write_text("step,success_rate\n1,0.5\n2\n3,0.9\n")  # row 2 lost a field
+    assert [r["step"] for r in run.read_eval()] == [1.0, 3.0]
 
 
 def test_ctrl_c_only_sets_a_flag_inside_the_block() -> None:
@@ -161,7 +171,7 @@ def test_trainers_use_every_available_core_never_more_and_flush_denormals() -> N
     import pytest
     import torch
 
-    from algorithms.common import available_cores, configure_torch
+    from algorithms.device import available_cores, configure_torch
 
     before = torch.get_num_threads()
     try:
@@ -185,7 +195,7 @@ def test_make_adam_takes_the_same_steps_as_plain_adam() -> None:
     the same gradients the parameters match plain Adam's, weight decay included."""
     import torch
 
-    from algorithms.common import make_adam
+    from algorithms.optim import make_adam
 
     torch.manual_seed(0)
     start = [torch.randn(7, 5), torch.randn(5)]

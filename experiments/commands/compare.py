@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from algorithms import registry
-from algorithms.common import available_cores
+from algorithms.device import available_cores
 from experiments.compare.backends import LocalBackend, Outcome, RayBackend
 from experiments.compare.grid import Job, make_jobs, prepare, read_result
 from experiments.compare.plots import plot_curves

@@ -8,9 +8,9 @@ Usage::
     penguin train --algo grpo --config grpo.yaml --group-size 8    # file first, flags override
     penguin train --algo ppo --help                                 # every field of PPO's config
 
-Settings are resolved in this order, later ones winning: the algorithm's preset for the env
-(:mod:`experiments.presets`), the ``--config`` file, the budget (``--budget``/``--env-steps``),
-then the config flags. The run goes to ``<runs-dir>/<env>/<algo>/<run-name>/`` with
+Settings are resolved in this order, later ones winning: the algorithm's settings file for the
+env (``experiments/hyperparams/<algo>.yml``, with ``--recipe``'s on top), the ``--config``
+file, the budget (``--budget``/``--env-steps``), then the config flags. The run goes to ``<runs-dir>/<env>/<algo>/<run-name>/`` with
 ``config.json`` (the resolved config), TensorBoard events, ``eval.csv`` and
 ``checkpoints/{last,best,final}.pt``.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms import registry
-from algorithms.common import TrainerConfig
+from algorithms.config import TrainerConfig
 from experiments.commands.flags import ArgumentParser, parse_config, parse_env_kwargs
 from experiments.errors import UsageError, user_input
 from experiments.presets import Budget, budget_fields, build_config, load_config_file, parse_budget
@@ -38,6 +38,7 @@ flags of penguin train (before or after the config fields):
   --env ID              env id (also --env-id; default: the algorithm's default env)
   --budget 10m          wall-time budget (90s, 10m, 1.5h)   | at most one of the two;
   --env-steps N         env-step budget (BC: labelled steps) | default: the preset's budget
+  --recipe NAME         a named recipe of the algorithm's settings file (e.g. finetune)
   --config FILE         YAML or TOML file of config fields (network under `policy:`), read
                         first: flags override it
   --env-kwargs K=V ...  env keyword arguments (size=6 image_size=96 ...)
@@ -54,6 +55,7 @@ def _pre_parser() -> ArgumentParser:
     p.add_argument("--env", "--env-id", dest="env")
     p.add_argument("--budget")
     p.add_argument("--env-steps", type=int)
+    p.add_argument("--recipe")
     p.add_argument("--config", type=Path)
     p.add_argument("--env-kwargs", nargs="+")
     p.add_argument("--runs-dir", type=Path)
@@ -70,20 +72,18 @@ def _fields(config: TrainerConfig) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
-def resolve(argv: list[str], nested_runs: bool = True) -> TrainerConfig:
+def resolve(argv: list[str]) -> TrainerConfig:
     """The config that ``penguin train argv`` runs (printing help and exiting on ``--help``);
     see :func:`resolve_algo`."""
-    return resolve_algo(argv, nested_runs)[1]
+    return resolve_algo(argv)[1]
 
 
-def resolve_algo(argv: list[str], nested_runs: bool = True) -> tuple[str, TrainerConfig]:
+def resolve_algo(argv: list[str]) -> tuple[str, TrainerConfig]:
     """``(algorithm, config)`` that ``penguin train argv`` runs (printing help and exiting on
     ``--help``).
 
     Args:
         argv: the command line after ``penguin train``.
-        nested_runs: put the run under ``<runs-dir>/<env>/<algo>/`` (False: directly under
-            ``--runs-dir``, the layout of the older ``python -m experiments.train`` scripts).
 
     Raises:
         UsageError: unknown algorithm, env or field, malformed budget, bad file or value.
@@ -117,7 +117,7 @@ def resolve_algo(argv: list[str], nested_runs: bool = True) -> tuple[str, Traine
         file_fields["env_kwargs"] = {**file_fields.get("env_kwargs", {}), **parse_env_kwargs(known.env_kwargs)}
 
     with user_input():
-        base = build_config(known.algo, env_id, overrides=file_fields)
+        base = build_config(known.algo, env_id, overrides=file_fields, recipe=known.recipe)
         if policy_fields:
             base = dataclasses.replace(base, policy=dataclasses.replace(base.policy, **policy_fields))
         if budget is not None:
@@ -127,10 +127,8 @@ def resolve_algo(argv: list[str], nested_runs: bool = True) -> tuple[str, Traine
         f"(plus --config and budget).\n\n{OWN_FLAGS.format(algos=', '.join(registry.ALGORITHMS))}"
     )
     config = parse_config(config_class, base, rest, f"{PROG} --algo {known.algo}", description)
-    runs_dir = root / config.env_id / known.algo if nested_runs else root
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    generated = f"seed{config.seed}-{stamp}" if nested_runs else f"{known.algo}-{config.env_id}-{stamp}"
-    run_name = config.run_name or generated
+    runs_dir = root / config.env_id / known.algo
+    run_name = config.run_name or f"seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     with user_input():
         config = dataclasses.replace(config, runs_dir=str(runs_dir), run_name=run_name)
     path = runs_dir / run_name
@@ -141,10 +139,10 @@ def resolve_algo(argv: list[str], nested_runs: bool = True) -> tuple[str, Traine
     return known.algo, config
 
 
-def run(argv: list[str], nested_runs: bool = True) -> int:
+def run(argv: list[str]) -> int:
     """Resolve the config, train, and print the held-out result; returns the exit status."""
     try:
-        algo, config = resolve_algo(argv, nested_runs)
+        algo, config = resolve_algo(argv)
     except SystemExit as exit_:  # --help
         if exit_.code in (0, None):
             return 0
@@ -155,7 +153,7 @@ def run(argv: list[str], nested_runs: bool = True) -> int:
     result = train(config)
     if result.interrupted:
         print(
-            f"interrupted at step {result.steps}; continue with the same command and "
+            f"interrupted after {result.iterations} iterations; continue with the same command and "
             f"--run-name {config.run_name} --resume"
         )
         return 130

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from algorithms.common import TrainerConfig
+from algorithms.config import TrainerConfig
 from experiments.errors import user_input
 from experiments.presets import Budget, build_config
 

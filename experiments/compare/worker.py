@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms import registry
-from algorithms.common import TrainResult
+from algorithms.driver import TrainResult
 from algorithms.evaluation import EvalResult
 from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE
 from experiments.presets import Budget, build_config
@@ -92,7 +92,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     (run_dir / INTERRUPTED_FILE).unlink(missing_ok=True)
     result = registry.train(config)
     if result.interrupted:
-        write_json_atomic(run_dir / INTERRUPTED_FILE, {"steps": result.steps, "key": spec["key"]})
+        write_json_atomic(run_dir / INTERRUPTED_FILE, {"iterations": result.iterations, "key": spec["key"]})
         return {"status": "interrupted", "algo": spec["algo"], "seed": spec["seed"]}
     import torch  # imported by the trainer already
 
