@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import torch
 
 from agents.config import PolicyConfig
+from agents.files import atomic_write
 from agents.network import MultimodalPolicy
 from agents.spaces import space_differences, space_from_dict, space_to_dict
 
@@ -65,20 +65,9 @@ def package_versions() -> dict[str, str]:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` via a temporary file and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save(obj)`` to ``path`` via a temporary file and ``os.replace`` (never a
+    half-written file; :class:`agents.files.DiskFullError` when the disk is full)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def checkpoint_dict(

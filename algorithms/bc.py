@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode
 
 from agents import MultimodalPolicy
+from agents.files import atomic_write
 from algorithms.augment import (
     SymmetryAugment,
     check_augment,
@@ -214,9 +215,7 @@ class LabelledSteps:
     def save(self, path: Path) -> None:
         """Write the rows held (oldest first) to an ``.npz`` file, atomically."""
         order = np.roll(np.arange(self.size), -self._next if self.size == self.capacity else 0)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, image=self.image[order], text=self.text[order], mask=self.mask[order])
-        tmp.replace(path)
+        atomic_write(path, lambda f: np.savez(f, image=self.image[order], text=self.text[order], mask=self.mask[order]))
 
     @classmethod
     def from_arrays(cls, image: np.ndarray, text: np.ndarray, mask: np.ndarray) -> LabelledSteps:

@@ -91,6 +91,8 @@ class TrainResult:
     interrupted: bool
     history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     """Every logged scalar as ``(budget count, value)`` pairs."""
+    stop_signal: int | None = None
+    """The signal that interrupted the run (``signal.SIGINT``: Ctrl-C, ``signal.SIGTERM``)."""
 
     def summary(self) -> str:
         """One line: greedy and sampled held-out success, SPL, return."""
@@ -161,6 +163,7 @@ class TrainingRun:
         self.best_success = -1.0
         #: Set when Ctrl-C (or SIGTERM) ended the loop: the run can be resumed.
         self.interrupted = False
+        self.stop_signal: int | None = None
         #: Extra ``eval.csv`` columns, evaluated at each evaluation (e.g. BC's data size).
         self.eval_columns: Callable[[], dict[str, float]] | None = None
         #: Called before every evaluation and checkpoint, for a trainer whose weights live
@@ -276,7 +279,7 @@ class TrainingRun:
         if self._callback is not None:
             self._callback(self.counters.iteration)
         if self._stop.requested:
-            self.interrupted = True
+            self.interrupted, self.stop_signal = True, self._stop.signal
             return True
         return self.out_of_time()
 
@@ -433,4 +436,5 @@ class TrainingRun:
             wall_time=self.elapsed(),
             interrupted=self.interrupted,
             history=dict(self.logger.history),
+            stop_signal=self.stop_signal,
         )

@@ -17,6 +17,8 @@ class GracefulInterrupt:
 
     def __init__(self) -> None:
         self.requested = False
+        #: The signal that asked to stop (``signal.SIGINT`` or ``signal.SIGTERM``), once one has.
+        self.signal: int | None = None
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -24,6 +26,7 @@ class GracefulInterrupt:
             self._restore()
             raise KeyboardInterrupt
         self.requested = True
+        self.signal = signum
 
     def _restore(self) -> None:
         for sig, handler in self._previous.items():

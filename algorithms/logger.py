@@ -17,10 +17,13 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from agents.files import DiskFullError, disk_full_cause
 
 
 def _mean(values: list[float | torch.Tensor]) -> float:
@@ -44,6 +47,7 @@ class Logger:
 
     def __init__(self, log_dir: str | os.PathLike | None = None, purge_step: int | None = None) -> None:
         self._writer = None
+        self._log_dir = Path(log_dir) if log_dir is not None else Path(".")
         if log_dir is not None:
             from torch.utils.tensorboard import (
                 SummaryWriter,  # imported lazily: tensorboard is slow to import
@@ -69,11 +73,16 @@ class Logger:
         means["time/time_elapsed"] = time.perf_counter() - self.start_time
         for key, value in means.items():
             self.history.setdefault(key, []).append((int(step), value))
-            if self._writer is not None:
-                self._writer.add_scalar(key, value, int(step))
         self._values.clear()
         if self._writer is not None:
-            self._writer.flush()
+            try:
+                for key, value in means.items():
+                    self._writer.add_scalar(key, value, int(step))
+                self._writer.flush()
+            except Exception as err:  # the writer thread re-raises what failed there
+                if disk_full_cause(err) is not None:
+                    raise DiskFullError(self._log_dir / "events.out.tfevents", disk_full_cause(err)) from err
+                raise
         return means
 
     def close(self) -> None:

@@ -7,10 +7,11 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from agents.files import write_text_atomic
 
 
 def to_jsonable(value: Any) -> Any:
@@ -102,19 +103,3 @@ class RunDir:
             except (TypeError, ValueError):
                 continue
         return rows
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    a crash or a full disk leaves the old file whole (the temporary file is removed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -25,13 +25,14 @@ Differences that matter when reading a comparison:
 
 from __future__ import annotations
 
-import os
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from agents import MultimodalPolicy
+from agents.files import atomic_write
 from agents.sb3 import PenguinFeaturesExtractor
 from algorithms.config import TrainerConfig, need
 from algorithms.driver import Callback, TrainingRun, TrainResult
@@ -265,10 +266,9 @@ def _train(cfg: SB3Config, algo: str, callback: Callback | None) -> TrainResult:
 
 def _save_model(model: Any, run: TrainingRun) -> None:
     """``sb3_model.zip`` in the run directory, written atomically."""
-    final = run.run.path / "sb3_model.zip"
-    partial = run.run.path / ".sb3_model.partial.zip"
-    model.save(str(partial))
-    os.replace(partial, final)
+    buffer = io.BytesIO()  # stable-baselines3 writes only to its own file types
+    model.save(buffer)
+    atomic_write(run.run.path / "sb3_model.zip", lambda f: f.write(buffer.getvalue()))
 
 
 def train_ppo(config: SB3PPOConfig, callback: Callback | None = None) -> TrainResult:

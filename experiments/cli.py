@@ -8,7 +8,9 @@ with a ``main(argv) -> int`` function, imported only when it runs (so ``penguin 
 Errors a user can fix (an unknown env id or algorithm, a missing or corrupt checkpoint, an
 unknown config field, a malformed budget) print one line on stderr naming what is allowed and
 exit with status 2, without a traceback: commands raise :class:`~experiments.errors.UsageError`
-or read their input inside :func:`~experiments.errors.user_input`.
+or read their input inside :func:`~experiments.errors.user_input`. A full disk prints one line
+naming the file and where to free space and exits with status 74; every file is written
+atomically, so the last complete checkpoint and reports stay readable.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import sys
 from collections.abc import Sequence
 
 from experiments.errors import UsageError
+
+#: Exit status when a file could not be written because the disk is full (sysexits' EX_IOERR).
+EXIT_DISK_FULL = 74
 
 #: command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"penguin {command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        from agents.files import DiskFullError, disk_full_cause  # torch only on this path
+
+        if disk_full_cause(err) is None:
+            raise
+        full = err if isinstance(err, DiskFullError) else DiskFullError(err.filename or ".", disk_full_cause(err))
+        print(f"penguin {command}: error: {full}", file=sys.stderr)
+        return EXIT_DISK_FULL
 
 
 def entry_point() -> None:

@@ -123,6 +123,13 @@ def test_resume_payload_round_trips(tmp_path) -> None:
     opt2 = torch.optim.Adam(policy.parameters(), lr=1e-3)
     opt2.load_state_dict(data["resume"]["optimizer"])
     assert torch.equal(data["resume"]["torch_rng"], resume["torch_rng"])
+    # The loaded optimizer holds the saved moments and step counts, parameter by parameter.
+    saved, restored = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert saved.keys() == restored.keys() and saved
+    for index, values in saved.items():
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(values[name], restored[index][name]), (index, name)
+    assert opt2.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
 
 
 def test_foreign_files_are_rejected_clearly(tmp_path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from algorithms.device import available_cores
+from algorithms.envs import make_vec_env
 from experiments import cli
 from experiments.commands.compare import parse_sets, resolve_parallelism
 from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE, Job, prepare
@@ -154,17 +155,44 @@ def test_partial_runs_are_resumed_or_trained_again(tmp_path: Path) -> None:
     (steps.run_dir / "checkpoints").mkdir(parents=True)
     (steps.run_dir / "checkpoints" / "last.pt").write_bytes(b"x")
     (steps.run_dir / "eval.csv").write_text("step\n1\n")
-    assert prepare(steps, force=False) == "train" and not steps.run_dir.exists()  # crashed: again
+    assert prepare(steps, force=False) == ("train", None) and not steps.run_dir.exists()  # crashed: again
+    # A stopped run whose last.pt is no checkpoint: reported, and trained from scratch.
     (steps.run_dir / "checkpoints").mkdir(parents=True)
     (steps.run_dir / "checkpoints" / "last.pt").write_bytes(b"x")
-    (steps.run_dir / INTERRUPTED_FILE).write_text("{}")
-    assert prepare(steps, force=False) == "resume"
-    assert prepare(minutes, force=False) == "train"  # a time limit would restart: no resume
+    (steps.run_dir / INTERRUPTED_FILE).write_text(json.dumps({"key": "k"}))
+    action, note = prepare(steps, force=False)
+    assert action == "train" and "is not a readable checkpoint" in note and not steps.run_dir.exists()
+    # ... or one of another trainer (a policy checkpoint with no resume entry, from bc's)
+    (steps.run_dir / "checkpoints").mkdir(parents=True)
+    import agents
+    from tests.small_policy import small_policy
+
+    env = make_vec_env("Penguin-Bare-v0", 1, {})
+    policy = agents.MultimodalPolicy(env.single_observation_space, env.single_action_space, small_policy())
+    agents.save(policy, steps.run_dir / "checkpoints" / "last.pt", trainer="ppo")
+    (steps.run_dir / INTERRUPTED_FILE).write_text(json.dumps({"key": "k"}))
+    action, note = prepare(steps, force=False)
+    assert action == "train" and "not a resume checkpoint of this version's bc trainer" in note
+    (steps.run_dir / INTERRUPTED_FILE).parent.mkdir(parents=True)
+    (steps.run_dir / INTERRUPTED_FILE).write_text(json.dumps({"key": "other"}))
+    assert "belongs to another config" in prepare(steps, force=False)[1]
+    assert prepare(minutes, force=False) == ("train", None)  # a time limit would restart: no resume
     (steps.run_dir / "checkpoints").mkdir(parents=True)
     (steps.run_dir / RESULT_FILE).write_text(json.dumps({"status": "finished", "key": "k"}))
-    assert prepare(steps, force=False) == "reuse"
+    assert prepare(steps, force=False) == ("reuse", None)
     (steps.run_dir / RESULT_FILE).write_text(json.dumps({"status": "finished", "key": "other"}))
-    assert prepare(steps, force=False) == "train"
+    assert prepare(steps, force=False) == ("train", None)
+
+
+def wait_for_files(out: Path, pattern: str, count: int, proc: subprocess.Popen, timeout: float = 120.0) -> list[Path]:
+    """The files matching ``pattern`` under ``out`` once there are ``count`` (the test fails if
+    the command ends or the time runs out first)."""
+    deadline = time.monotonic() + timeout
+    while len(found := sorted(out.glob(pattern))) < count:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, f"no {pattern} under {out} after {timeout:.0f} s"
+        time.sleep(0.1)
+    return found
 
 
 def test_ctrl_c_keeps_finished_runs_and_the_same_command_continues(tmp_path: Path) -> None:
@@ -174,9 +202,7 @@ def test_ctrl_c_keeps_finished_runs_and_the_same_command_continues(tmp_path: Pat
             "--env-steps", "200000", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + 120
-    while not list(out.glob("runs/ppo/*/eval.csv")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # training has started once the first evaluation is written
+    wait_for_files(out, "runs/ppo/*/eval.csv", 1, proc)  # training has started
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -185,7 +211,7 @@ def test_ctrl_c_keeps_finished_runs_and_the_same_command_continues(tmp_path: Pat
     assert (run / INTERRUPTED_FILE).exists() and not (run / RESULT_FILE).exists()
     # the same command resumes the stopped run (a smaller budget would make a new run)
     job = Job("ppo", 0, "Penguin-Bare-v0", Budget(env_steps=200000), {}, run.name.rsplit("-", 1)[1], run, None)
-    assert prepare(job, force=False) == "resume"
+    assert prepare(job, force=False) == ("resume", None)
 
 
 def test_ray_backend_gives_the_local_numbers(local_report: dict, tmp_path: Path) -> None:
@@ -206,3 +232,110 @@ def test_ray_backend_gives_the_local_numbers(local_report: dict, tmp_path: Path)
         assert [{k: p[k] for k in keys} for p in remote[algo]["per_seed"]] == [
             {k: p[k] for k in keys} for p in local[algo]["per_seed"]
         ]
+
+
+def test_a_second_comparison_on_the_same_out_is_refused_or_waits(
+    local_out: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from experiments.compare.lock import OutputLock; "
+         "lock = OutputLock(Path(sys.argv[1]), command='penguin compare --the-first-one').__enter__(); "
+         "print('locked', flush=True); time.sleep(4)", str(local_out)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    capsys.readouterr()
+    assert compare("--algos", ",".join(ALGOS), *TINY, "--out", str(local_out)) == 2
+    err = capsys.readouterr().err
+    assert f"is in use by another penguin compare (pid {holder.pid} on" in err and "--the-first-one" in err
+    assert "--wait" in err and err.count("\n") == 1
+    # --wait starts once the first one is done (here: every run is reused)
+    assert compare("--algos", ",".join(ALGOS), *TINY, "--out", str(local_out), "--wait") == 0
+    captured = capsys.readouterr()
+    assert f"waiting for pid {holder.pid}" in captured.err and "4 finished and reused" in captured.out
+    assert holder.wait(timeout=30) == 0
+
+
+def test_a_stopped_run_with_a_corrupt_checkpoint_is_retrained_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c"
+    grid = ["--algos", "ppo", *TINY, "--seeds", "1", "--out", str(out)]
+    assert compare(*grid) == 0
+    run = next(out.glob("runs/ppo/*"))
+    (run / RESULT_FILE).unlink()  # as if it had stopped: interrupted.json, and a damaged last.pt
+    (run / INTERRUPTED_FILE).write_text(json.dumps({"key": run.name.rsplit("-", 1)[1]}))
+    (run / "checkpoints" / "last.pt").write_bytes(b"truncated")
+    capsys.readouterr()
+    assert compare(*grid) == 0
+    printed = capsys.readouterr().out
+    assert "ppo seed 0: cannot resume (" in printed and "training it from scratch" in printed
+    assert "0 finished and reused, 1 to train (0 resumed)" in printed
+    assert json.loads((run / RESULT_FILE).read_text())["status"] == "finished"
+
+
+def test_a_failing_worker_is_reported_and_a_rerun_trains_only_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt = tmp_path / "traces.h5"
+    corrupt.write_bytes(b"not an hdf5 file")  # passes the config's check (it exists), fails in the worker
+    grid = ["--algos", "bc,ppo", *TINY, "--seeds", "1", "--set", f"bc:dataset={corrupt}", "--out", str(tmp_path / "c")]
+    assert compare(*grid) == 1
+    printed = capsys.readouterr()
+    assert "bc seed 0: FAILED (exit status 1:" in printed.out and "ppo seed 0: greedy" in printed.out
+    assert "1 run(s) failed" in printed.err
+    assert compare(*grid) == 1
+    assert "1 finished and reused, 1 to train" in capsys.readouterr().out
+
+
+def test_a_killed_worker_is_reported_and_its_run_starts_again(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    args = [sys.executable, "-m", "experiments.cli", "compare", "--algos", "ppo", *TINY, "--seeds", "2",
+            "--workers", "2", "--env-steps", "2000000", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    wait_for_files(out, "runs/ppo/*/eval.csv", 2, proc)  # both runs train
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(workers) == 2, children
+    os.kill(workers[0], signal.SIGKILL)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)  # stop the other one (it saves)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "FAILED (exit status -9" in stdout, stdout + stderr
+    stopped = [run for run in out.glob("runs/ppo/*") if (run / INTERRUPTED_FILE).exists()]
+    killed = [run for run in out.glob("runs/ppo/*") if not (run / INTERRUPTED_FILE).exists()]
+    assert len(stopped) == len(killed) == 1
+    for run, expected in ((stopped[0], "resume"), (killed[0], "train")):
+        seed = int(run.name[1:].split("-")[0])
+        job = Job("ppo", seed, "Penguin-Bare-v0", Budget(env_steps=2000000), {}, run.name.rsplit("-", 1)[1], run, None)
+        assert prepare(job, force=False)[0] == expected
+
+
+def test_ray_tasks_that_raise_or_are_cancelled_are_reported(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from experiments.commands.compare import parse_sets
+    from experiments.compare.backends import RayBackend
+    from experiments.compare.grid import make_jobs
+
+    corrupt = tmp_path / "traces.h5"
+    corrupt.write_bytes(b"not an hdf5 file")
+    sets = parse_sets([TINY[i + 1] for i, arg in enumerate(TINY) if arg == "--set"] + [f"bc:dataset={corrupt}"],
+                      ["bc", "ppo"])
+    bad, slow = make_jobs(["bc", "ppo"], "Penguin-Bare-v0", [0], Budget(env_steps=2_000_000), sets, 1, tmp_path / "out")
+    backend = RayBackend(threads=1, workers=None, local_cores=2)
+    backend.connect()
+    ended: dict[str, str] = {}
+
+    def stop_when_the_slow_one_trains(job: Job, status: str, detail: object) -> None:
+        ended[job.algo] = status
+        if job.algo == "bc":  # the failing task is back: interrupt the driver, as Ctrl-C would
+            deadline = time.monotonic() + 120
+            while not (slow.run_dir / "eval.csv").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    outcome = backend.run([(bad, False), (slow, False)], stop_when_the_slow_one_trains)
+    assert list(outcome.failed) == [bad] and outcome.failed[bad]
+    assert outcome.stopped and outcome.interrupted == [slow] and ended == {"bc": "failed", "ppo": "interrupted"}

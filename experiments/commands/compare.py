@@ -21,7 +21,10 @@ threads each, never more threads in all than the cores this process may use. Wri
 - ``runs/<algo>/<run>/``: every run (config, eval.csv, checkpoints, TensorBoard, worker.log).
 
 Running the same command again reuses finished runs (``--force`` trains them again); Ctrl-C
-stops the workers after they save, keeps every finished run, and the same command continues.
+stops the workers after they save, keeps every finished run, and the same command continues
+(a stopped run whose checkpoint cannot be read is reported and trained from scratch). One
+comparison at a time may use an ``--out`` folder: a second is refused at once, naming the
+first, or waits for it with ``--wait``.
 ``--backend ray`` runs the same jobs as Ray tasks: it joins the cluster named by
 ``RAY_ADDRESS`` or a head started on this machine (``ray start --head``), else starts Ray
 locally; see :mod:`experiments.compare.backends` for pointing it at a cluster.
@@ -37,10 +40,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from agents.files import write_text_atomic
 from algorithms import registry
 from algorithms.device import available_cores
 from experiments.compare.backends import LocalBackend, Outcome, RayBackend
 from experiments.compare.grid import Job, make_jobs, prepare, read_result
+from experiments.compare.lock import OutputLock
 from experiments.compare.plots import plot_curves
 from experiments.compare.report import build_report, markdown, pct
 from experiments.errors import UsageError, user_input
@@ -103,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / workers)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default results/compare/<env>)")
     p.add_argument("--force", action="store_true", help="train again even where a finished run exists")
+    p.add_argument("--wait", action="store_true",
+                   help="if another comparison is using --out, wait for it to finish instead of stopping")
     p.add_argument("--quick", action="store_true",
                    help=f"bc, ppo, grpo, dqn on Bare, 1 seed, {QUICK_BUDGET} each, fewer evaluation levels (minutes)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="[ALGO:]FIELD=VALUE",
@@ -256,7 +263,30 @@ def main(argv: list[str]) -> int:
         backend = LocalBackend(workers)
         where = f"local backend, up to {workers} worker process(es) at once on {cores} cores"
 
-    plan = [(job, prepare(job, args.force)) for job in jobs]
+    with OutputLock(out, args.wait, "penguin compare " + shlex.join(argv)):
+        return _run(args, argv, algos, budget, seeds, jobs, backend, where, workers, threads, out)
+
+
+def _run(
+    args: argparse.Namespace,
+    argv: list[str],
+    algos: list[str],
+    budget: Budget,
+    seeds: list[int],
+    jobs: list[Job],
+    backend: LocalBackend | RayBackend,
+    where: str,
+    workers: int,
+    threads: int,
+    out: Path,
+) -> int:
+    """The comparison itself, with ``out`` locked."""
+    plan = []
+    for job in jobs:
+        action, note = prepare(job, args.force)
+        if note is not None:
+            print(f"{job.label}: cannot resume ({note}); training it from scratch", flush=True)
+        plan.append((job, action))
     todo = [(job, action == "resume") for job, action in plan if action != "reuse"]
     reused = len(jobs) - len(todo)
     print(f"penguin compare: {', '.join(algos)} on {args.env}, {len(seeds)} seed(s), budget {budget.describe()} "
@@ -308,9 +338,9 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     settings["curves_png"] = plot_curves(records, out / "curves.png", f"{args.env}, {budget.describe()} per run")
     report = build_report(records, settings)
-    (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out / "compare.json", json.dumps(report, indent=2) + "\n")
     text = markdown(report)
-    (out / "compare.md").write_text(text)
+    write_text_atomic(out / "compare.md", text)
     print()
     print(text)
     print(f"wrote {out / 'compare.md'}, {out / 'compare.json'}, {out / 'curves.png'}")

@@ -18,6 +18,7 @@ file, the budget (``--budget``/``--env-steps``), then the config flags. The run 
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -156,7 +157,7 @@ def run(argv: list[str]) -> int:
             f"interrupted after {result.iterations} iterations; continue with the same command and "
             f"--run-name {config.run_name} --resume"
         )
-        return 130
+        return 128 + int(result.stop_signal or signal.SIGINT)  # 130 after Ctrl-C, 143 after SIGTERM
     print(result.summary())
     print(f"run directory: {result.run_dir}   checkpoint: {result.run_dir / 'checkpoints' / 'final.pt'}")
     return 0

@@ -47,6 +47,8 @@ from experiments.errors import UsageError
 
 EXIT_INTERRUPTED = 3
 """Exit status of a local worker stopped by Ctrl-C."""
+EXIT_DISK_FULL = 74
+"""Exit status of a local worker that could not write a file: the disk is full."""
 RAY_INSTALL = 'pip install -e ".[ray]"'
 
 
@@ -82,7 +84,14 @@ def _local_worker(spec: dict[str, Any], log_path: str) -> None:
         record = run_job(spec)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except BaseException:
+    except BaseException as err:
+        from agents.files import DiskFullError, disk_full_cause
+
+        cause = disk_full_cause(err)
+        if cause is not None:  # one line, as the command line prints it
+            full = err if isinstance(err, DiskFullError) else DiskFullError(cause.filename or ".", cause)
+            print(f"error: {full}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_DISK_FULL)
         traceback.print_exc()
         sys.stderr.flush()
         sys.exit(1)

@@ -137,18 +137,46 @@ def read_result(job: Job) -> dict[str, Any] | None:
     return record
 
 
-def prepare(job: Job, force: bool) -> Action:
-    """Decide what to do with ``job`` and clear its directory when it must start again."""
+def resume_problem(job: Job) -> str | None:
+    """Why ``job``'s stopped run cannot be resumed (None when it can): its ``interrupted.json``
+    must name this job's config, and its ``last.pt`` must be a resume checkpoint of this
+    trainer that this version can read."""
+    marker, last = job.run_dir / INTERRUPTED_FILE, job.run_dir / "checkpoints" / "last.pt"
+    try:
+        key = json.loads(marker.read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return f"{marker} is unreadable"
+    if key != job.key:
+        return f"{marker} belongs to another config ({key!r}, this job's is {job.key!r})"
+    if not last.is_file():
+        return f"{last} is missing"
+    import agents
+    from algorithms.driver import RESUME_VERSION
+
+    try:
+        data = agents.read(last)
+    except ValueError as err:
+        return " ".join(str(err).split())
+    resume = data.get("resume")
+    if data.get("trainer") != job.algo or not isinstance(resume, dict) or resume.get("version") != RESUME_VERSION:
+        return (f"{last} is not a resume checkpoint of this version's {job.algo} trainer "
+                f"(trainer {data.get('trainer')!r}, resume version "
+                f"{resume.get('version') if isinstance(resume, dict) else None!r})")
+    return None
+
+
+def prepare(job: Job, force: bool) -> tuple[Action, str | None]:
+    """Decide what to do with ``job`` and clear its directory when it must start again.
+
+    Returns the action and, when a stopped run could not be resumed, why (to report).
+    """
     if not force and read_result(job) is not None:
-        return "reuse"
-    resumable = (
-        not force
-        and job.budget.env_steps is not None
-        and (job.run_dir / INTERRUPTED_FILE).exists()
-        and (job.run_dir / "checkpoints" / "last.pt").exists()
-    )
-    if resumable:
-        return "resume"
+        return "reuse", None
+    note = None
+    if not force and job.budget.env_steps is not None and (job.run_dir / INTERRUPTED_FILE).exists():
+        note = resume_problem(job)
+        if note is None:
+            return "resume", None
     if job.run_dir.exists():
         shutil.rmtree(job.run_dir)
-    return "train"
+    return "train", note

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.files import atomic_write
+
 WIDTH_IN, HEIGHT_IN, DPI = 11.0, 4.2, 120
 GRID_POINTS = 100
 
@@ -67,6 +69,6 @@ def plot_curves(records: dict[str, list[dict[str, Any]]], path: Path, title: str
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(title + " — mean over seeds, shaded: range across seeds", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=DPI, format="png"))
     plt.close(fig)
     return {"file": path.name, "width": int(round(WIDTH_IN * DPI)), "height": int(round(HEIGHT_IN * DPI))}

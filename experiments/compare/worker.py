@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
 
+from agents.files import write_text_atomic
 from algorithms import registry
 from algorithms.driver import TrainResult
 from algorithms.evaluation import EvalResult
@@ -23,10 +23,7 @@ from experiments.presets import Budget, build_config
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` so that a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def curve_x(row: dict[str, float]) -> str:
