@@ -39,9 +39,9 @@ class DiskFullError(OSError):
         except OSError:
             free = "free space unknown"
         return (
-            f"no space left on the disk of {folder} ({free}) while writing {self.path.name}; "
-            f"free space there (df -h {folder}) or write to another disk, then run the same "
-            "command again (the last complete files are kept)"
+            f"no space left on the disk of {folder} while writing {self.path.name} ({free} there, "
+            f"not enough); free space on it (df -h {folder}) or write to another disk; the last "
+            "complete files are kept"
         )
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import penguin_env
 from agents import PolicyConfig
-from algorithms.envs import HELDOUT_START_LEVEL, HeldOut, check_disjoint
+from algorithms.envs import TEST_START_LEVEL, VALIDATION_START_LEVEL, HeldOut, check_disjoint
 from penguin_env.config import make_config
 
 #: Units a trainer's budget can be counted in (see :attr:`TrainerConfig.budget`).
@@ -57,14 +57,16 @@ class TrainerConfig:
     paraphrases: str = "train"
     """Instruction phrasings seen in training (``"train"``, ``"test"`` or ``"all"``)."""
     eval_every: int = 0
-    """Budget units (env steps, or gradient steps for BC) between held-out evaluations; 0: only
-    at the end."""
+    """Budget units (env steps, or gradient steps for BC) between evaluations on the validation
+    levels (they choose ``best.pt``); 0: only the final evaluation."""
     eval_episodes: int = 200
-    """Held-out levels per periodic evaluation."""
+    """Validation levels per periodic evaluation."""
     final_eval_episodes: int = 500
-    """Held-out levels of the final evaluation."""
-    heldout_start_level: int = HELDOUT_START_LEVEL
-    """First held-out level id (beyond every training level)."""
+    """Test levels of the final evaluation (the run's reported figure)."""
+    validation_start_level: int = VALIDATION_START_LEVEL
+    """First validation level id: evaluations during training and ``best.pt`` play these."""
+    test_start_level: int = TEST_START_LEVEL
+    """First test level id: the final evaluation plays these; nothing is tuned on them."""
     eval_paraphrases: str = "test"
     """Instruction phrasings at evaluation (``"test"``: never seen in training)."""
     log_every: int = 0
@@ -117,7 +119,8 @@ class TrainerConfig:
             self.eval_paraphrases in splits,
             f"eval_paraphrases must be one of {splits}, got {self.eval_paraphrases!r}",
         )
-        for name in ("num_levels", "start_level", "eval_every", "checkpoint_every", "log_every", "threads", "seed"):
+        for name in ("num_levels", "start_level", "eval_every", "checkpoint_every", "log_every", "threads", "seed",
+                     "validation_start_level", "test_start_level"):
             need(int(getattr(self, name)) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("eval_episodes", "final_eval_episodes"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -133,7 +136,10 @@ class TrainerConfig:
         need(not self.resume or self.run_name is not None, "resume=True needs run_name: the run directory to continue")
         if self.init_from is not None and not Path(self.init_from).is_file():
             raise FileNotFoundError(f"init_from: no checkpoint at {self.init_from}")
-        check_disjoint(self.train_env_kwargs(), self.heldout(max(self.eval_episodes, self.final_eval_episodes)))
+        validation, test = self.validation_levels(self.eval_episodes), self.test_levels(self.final_eval_episodes)
+        check_disjoint(self.train_env_kwargs(), validation, "the validation levels")
+        check_disjoint(self.train_env_kwargs(), test, "the test levels")
+        check_disjoint(validation, test, "the test levels")
 
     def train_env_kwargs(self) -> dict[str, Any]:
         """Env keyword arguments of the training levels."""
@@ -144,9 +150,13 @@ class TrainerConfig:
             "paraphrases": self.paraphrases,
         }
 
-    def heldout(self, num_episodes: int) -> dict[str, Any]:
-        """Env keyword arguments of ``num_episodes`` held-out levels."""
-        return HeldOut(self.heldout_start_level, num_episodes, self.eval_paraphrases).env_kwargs(self.env_kwargs)
+    def validation_levels(self, num_episodes: int) -> dict[str, Any]:
+        """Env keyword arguments of ``num_episodes`` validation levels (evaluation phrasings)."""
+        return HeldOut(self.validation_start_level, num_episodes, self.eval_paraphrases).env_kwargs(self.env_kwargs)
+
+    def test_levels(self, num_episodes: int) -> dict[str, Any]:
+        """Env keyword arguments of ``num_episodes`` test levels (evaluation phrasings)."""
+        return HeldOut(self.test_start_level, num_episodes, self.eval_paraphrases).env_kwargs(self.env_kwargs)
 
 
 @dataclass

@@ -13,10 +13,10 @@ loops::
     return run.finish()
 
 Between two iterations :meth:`TrainingRun.iterations` does what surrounds every algorithm: the
-radius curriculum's step, TensorBoard dumps, held-out evaluations (greedy and sampled, with
-``best.pt``), resume checkpoints (by budget units and by wall time), the progress bar, the
+radius curriculum's step, TensorBoard dumps, evaluations on the validation levels (greedy and
+sampled, with ``best.pt``), resume checkpoints (by budget units and by wall time), the progress bar, the
 user's callback, Ctrl-C and SIGTERM (save, then stop) and the time limit. :meth:`finish` writes
-the last checkpoint, evaluates on the held-out levels and writes ``final.pt``.
+the last checkpoint, evaluates on the test levels and writes ``final.pt``.
 
 A resume checkpoint is ``last.pt``: the policy, plus a ``resume`` entry of tensors and plain
 values (counters, every RNG, the trainer state, how many ``eval.csv`` rows it has seen), so it
@@ -81,11 +81,12 @@ class TrainResult:
     env_steps: int
     """Env steps played in training (BC: labelled steps generated)."""
     final_eval: EvalResult | None
-    """Greedy held-out evaluation at the end (None if interrupted): the headline figure."""
+    """Greedy evaluation on the test levels at the end (None if interrupted): the headline figure."""
     final_eval_sampled: EvalResult | None
     """The same levels with sampled actions."""
     curve: list[dict[str, float]]
-    """One row per held-out evaluation (the rows of ``eval.csv``)."""
+    """One row per evaluation (the rows of ``eval.csv``): on validation levels during training,
+    the last one on the test levels (``test_levels`` 1)."""
     wall_time: float
     """Seconds spent in this call."""
     interrupted: bool
@@ -95,13 +96,13 @@ class TrainResult:
     """The signal that interrupted the run (``signal.SIGINT``: Ctrl-C, ``signal.SIGTERM``)."""
 
     def summary(self) -> str:
-        """One line: greedy and sampled held-out success, SPL, return."""
+        """One line: greedy and sampled success on the test levels, SPL, return."""
         if self.final_eval is None:
             return f"{self.algo}: interrupted after {self.iterations} iterations"
         g, s = self.final_eval, self.final_eval_sampled
         sampled = f", sampled {s.success_rate:.1%} (SPL {s.spl:.3f})" if s is not None else ""
         return (
-            f"{self.algo}: held-out success {g.success_rate:.1%} greedy (SPL {g.spl:.3f}, "
+            f"{self.algo}: test-level success {g.success_rate:.1%} greedy (SPL {g.spl:.3f}, "
             f"return {g.mean_return:.2f}, length {g.mean_length:.1f}){sampled}, "
             f"{g.num_episodes} levels, {self.env_steps} env steps, {self.wall_time / 60:.1f} min"
         )
@@ -330,19 +331,21 @@ class TrainingRun:
         return self.cfg.time_limit > 0 and self.elapsed() >= 60 * self.cfg.time_limit
 
     # -- evaluation -----------------------------------------------------------------------------
-    def evaluate(self, num_episodes: int) -> tuple[EvalResult, EvalResult]:
-        """Greedy and sampled evaluation on held-out levels; logs, adds an ``eval.csv`` row, and
-        writes ``best.pt`` when greedy success improves. Returns ``(greedy, sampled)``."""
+    def evaluate(self, num_episodes: int, test: bool = False) -> tuple[EvalResult, EvalResult]:
+        """Greedy and sampled evaluation on ``num_episodes`` validation levels (``test``: test
+        levels, the final evaluation); logs it and adds an ``eval.csv`` row. A validation
+        evaluation writes ``best.pt`` when greedy success improves. Returns ``(greedy, sampled)``."""
         assert self.logger is not None
         if self.sync_policy is not None:
             self.sync_policy()
-        kwargs = self.cfg.heldout(num_episodes)
+        kwargs = self.cfg.test_levels(num_episodes) if test else self.cfg.validation_levels(num_episodes)
         greedy = evaluate(self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed)
         sampled = evaluate(
             self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, deterministic=False
         )
-        self.logger.record_dict(greedy.scalars("eval"))
-        self.logger.record_dict(sampled.scalars("eval_sampled"))
+        prefix = "test" if test else "eval"
+        self.logger.record_dict(greedy.scalars(prefix))
+        self.logger.record_dict(sampled.scalars(f"{prefix}_sampled"))
         row = {
             "step": self.done,
             "env_steps": self.counters.env_steps,
@@ -354,13 +357,15 @@ class TrainingRun:
             "sampled_success_rate": sampled.success_rate,
             "sampled_spl": sampled.spl,
             "wall_time": self._time_before + self.elapsed(),
+            "test_levels": float(test),
         }
         self.curve.append({k: float(v) for k, v in row.items()})
         self.run.write_eval(self.curve)
-        self.show(eval=greedy.success_rate)
-        if greedy.success_rate > self.best_success:
-            self.best_success = greedy.success_rate
-            self.save(self.run.checkpoints / "best.pt")
+        if not test:
+            self.show(eval=greedy.success_rate)
+            if greedy.success_rate > self.best_success:
+                self.best_success = greedy.success_rate
+                self.save(self.run.checkpoints / "best.pt")
         return greedy, sampled
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -414,12 +419,12 @@ class TrainingRun:
     # -- the end --------------------------------------------------------------------------------
     def finish(self) -> TrainResult:
         """End of every trainer: the resume checkpoint, then (unless interrupted) the final
-        held-out evaluation and ``final.pt``; returns the :class:`TrainResult`."""
+        evaluation on the test levels and ``final.pt``; returns the :class:`TrainResult`."""
         assert self.logger is not None
         self.save_resume_checkpoint()
         final = None
         if not self.interrupted:
-            final = self.evaluate(self.cfg.final_eval_episodes)
+            final = self.evaluate(self.cfg.final_eval_episodes, test=True)
             self._dump()
             self.save(self.run.checkpoints / "final.pt")
         self.logger.close()

@@ -14,8 +14,12 @@ from algorithms.logger import EpisodeStats
 from algorithms.trainer_state import to_numpy_values
 from penguin_env.vector import PenguinVectorEnv
 
-#: First level id of the held-out evaluation levels; training uses ids below it.
-HELDOUT_START_LEVEL = 1_000_000
+#: First level id of the validation levels: evaluations during training, ``best.pt``, and
+#: choosing settings. Training uses ids below it.
+VALIDATION_START_LEVEL = 1_000_000
+#: First level id of the test levels: the final evaluation, benchmark tables, ``penguin compare``
+#: and ``penguin eval``. Nothing is tuned on them.
+TEST_START_LEVEL = 2_000_000
 
 
 def make_vec_env(
@@ -114,7 +118,7 @@ class HeldOut:
         paraphrases: instruction phrasings used at evaluation (``"test"``: never seen in training).
     """
 
-    start_level: int = HELDOUT_START_LEVEL
+    start_level: int = TEST_START_LEVEL
     num_levels: int = 500
     paraphrases: str = "test"
 
@@ -128,8 +132,8 @@ class HeldOut:
         }
 
 
-def check_disjoint(train_kwargs: dict[str, Any], heldout_kwargs: dict[str, Any]) -> None:
-    """Raise if the training levels could include held-out ones.
+def check_disjoint(train_kwargs: dict[str, Any], heldout_kwargs: dict[str, Any], what: str = "the held-out levels") -> None:
+    """Raise if the levels of ``train_kwargs`` could include those of ``heldout_kwargs``.
 
     Raises:
         ValueError: naming the ranges and how to fix them.
@@ -140,6 +144,6 @@ def check_disjoint(train_kwargs: dict[str, Any], heldout_kwargs: dict[str, Any])
     held_end = h_start + h_n if h_n > 0 else 2**31
     if start < held_end and h_start < train_end:
         raise ValueError(
-            f"training levels [{start}, {train_end}) overlap the held-out levels [{h_start}, {held_end}); "
-            f"train with num_levels > 0 and start_level + num_levels <= {h_start}"
+            f"levels [{start}, {train_end}) overlap {what} [{h_start}, {held_end}); give each range its own "
+            f"level ids (num_levels > 0 and start_level + num_levels <= {h_start})"
         )

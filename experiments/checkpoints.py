@@ -15,7 +15,7 @@ from typing import Any
 import agents
 import penguin_env
 from agents.spaces import space_differences, space_to_dict
-from algorithms.envs import HELDOUT_START_LEVEL, make_vec_env
+from algorithms.envs import TEST_START_LEVEL, VALIDATION_START_LEVEL, make_vec_env
 from experiments.errors import UsageError, user_input
 from penguin_env.config import VARIANTS
 
@@ -33,18 +33,23 @@ class LoadedPolicy:
     env_kwargs: dict[str, Any]
     """Keyword arguments of the env (image size, room size, ...), without level range or phrasings."""
     trainer: str
-    heldout_start_level: int
-    """First held-out level id of the run that wrote the checkpoint (training never saw it)."""
+    levels: dict[str, int]
+    """First level id of the run's ``validation`` and ``test`` levels (training never saw either)."""
 
 
-def _trained_env(data: dict[str, Any]) -> tuple[str | None, dict[str, Any], int]:
-    """``(env id, env kwargs, held-out start level)`` recorded by the trainer (None if absent)."""
+def _trained_env(data: dict[str, Any]) -> tuple[str | None, dict[str, Any], dict[str, int]]:
+    """``(env id, env kwargs, first validation and test level)`` recorded by the trainer (None,
+    the defaults where absent)."""
     extra = data.get("extra") or {}
     config = extra.get("config") or {}
     kwargs = config.get("env_kwargs", extra.get("env_kwargs") or {})
     kwargs = {k: v for k, v in dict(kwargs).items() if k not in LEVEL_KWARGS}
-    start = int(config.get("heldout_start_level", HELDOUT_START_LEVEL))
-    return extra.get("env_id") or config.get("env_id"), kwargs, start
+    levels = {
+        # checkpoints written before the split name one held-out range, the validation one
+        "validation": int(config.get("validation_start_level", config.get("heldout_start_level", VALIDATION_START_LEVEL))),
+        "test": int(config.get("test_start_level", TEST_START_LEVEL)),
+    }
+    return extra.get("env_id") or config.get("env_id"), kwargs, levels
 
 
 def load_for_env(
@@ -73,7 +78,7 @@ def load_for_env(
         raise UsageError(str(err).splitlines()[0]) from None
     with user_input():
         policy = agents.load(path)
-    trained_env, kwargs, heldout_start = _trained_env(data)
+    trained_env, kwargs, levels = _trained_env(data)
     if env_id is None:
         if trained_env is None:
             raise UsageError(
@@ -109,5 +114,5 @@ def load_for_env(
         env_id=env_id,
         env_kwargs=kwargs,
         trainer=str(data.get("trainer", "unknown")),
-        heldout_start_level=heldout_start,
+        levels=levels,
     )

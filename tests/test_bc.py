@@ -79,7 +79,7 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     losses = [v for _, v in result.history["train/loss"]]
     assert result.gradient_steps == 250 and result.env_steps == 2_500
     assert np.mean(losses[-2:]) < 0.8 * losses[0], losses
-    heldout = tiny(tmp_path, "x").heldout(100)
+    heldout = tiny(tmp_path, "x").test_levels(100)
     rng = np.random.default_rng(0)
     random = evaluate(
         lambda o, s: rng.integers(0, 5, len(o["text"])), "Penguin-Bare-v0", heldout, 100

@@ -58,7 +58,7 @@ def test_train_writes_the_run(ppo_run: tuple[Path, str]) -> None:
     assert run.name.startswith("seed3-")
     lines = stdout.strip().splitlines()
     assert lines[0].startswith("TensorBoard logs:") and str(run) in lines[0]
-    assert "held-out success" in stdout and "256 env steps" in stdout
+    assert "test-level success" in stdout and "256 env steps" in stdout
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["seed"] == 3 and config["total_env_steps"] == 256
     assert config["policy"]["hidden"] == 32 and config["num_envs"] == 8
@@ -67,7 +67,7 @@ def test_train_writes_the_run(ppo_run: tuple[Path, str]) -> None:
     with (run / "eval.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows and 0.0 <= float(rows[-1]["success_rate"]) <= 1.0
-    assert {"last.pt", "best.pt", "final.pt"} <= {p.name for p in (run / "checkpoints").iterdir()}
+    assert {"last.pt", "final.pt"} <= {p.name for p in (run / "checkpoints").iterdir()}  # no validation: no best.pt
     assert list(run.glob("events.out.tfevents.*"))
     assert agents.read(run / "checkpoints" / "final.pt")["extra"]["env_id"] == "Penguin-Bare-v0"
 
@@ -169,7 +169,7 @@ def test_every_registered_trainer_runs(
     assert code == 0, err
     run = tmp_path / "Penguin-Bare-v0" / algo / "smoke"
     assert out.splitlines()[0].startswith(f"TensorBoard logs: {run}")
-    assert f"{algo}: held-out success" in out
+    assert f"{algo}: test-level success" in out
     assert (run / "checkpoints" / "final.pt").is_file()
     assert json.loads((run / "config.json").read_text())["config"]["policy"]["hidden"] == 32
     # The same run name again is refused (not overwritten) unless resuming.
@@ -194,6 +194,7 @@ def test_eval_json(ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
     assert code == 0
     result = json.loads(out.strip().splitlines()[-1])
     assert result["env_id"] == "Penguin-Bare-v0" and result["episodes"] == 12
+    assert result["start_level"] == 2_000_000  # the test levels, nothing tuned on them
     assert result["mode"] == ("sampled" if sample else "greedy")
     for key in ("success", "spl"):
         assert 0.0 <= result[key] <= 1.0
@@ -207,6 +208,12 @@ def test_eval_json(ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]
     assert row["failures_at_time_limit"] + row["failures_ended_early"] == failures
     assert 0 <= row["failures_pressing_into_a_wall"] <= row["failures_at_time_limit"]
     assert "by task" in out and "collect" in out
+
+
+def test_eval_validation_levels(ppo_run: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = ppo_run[0] / "checkpoints" / "final.pt"
+    code, out, _ = run_cli(["eval", str(ckpt), "--episodes", "5", "--levels", "validation", "--json"], capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["start_level"] == 1_000_000
 
 
 def test_eval_video(ppo_run: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

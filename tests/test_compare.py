@@ -339,3 +339,27 @@ def test_ray_tasks_that_raise_or_are_cancelled_are_reported(tmp_path: Path) -> N
     outcome = backend.run([(bad, False), (slow, False)], stop_when_the_slow_one_trains)
     assert list(outcome.failed) == [bad] and outcome.failed[bad]
     assert outcome.stopped and outcome.interrupted == [slow] and ended == {"bc": "failed", "ppo": "interrupted"}
+
+
+def test_a_full_disk_while_writing_the_report_keeps_the_previous_one(
+    local_out: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    from agents.files import FileWriter
+
+    before = (local_out / "compare.json").read_bytes()
+    write = FileWriter.write
+
+    def full(self: FileWriter, data) -> int:
+        if self.path.name == "compare.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, data)
+
+    monkeypatch.setattr(FileWriter, "write", full)
+    capsys.readouterr()
+    assert compare("--algos", ",".join(ALGOS), *TINY, "--out", str(local_out)) == cli.EXIT_DISK_FULL
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "while writing compare.json" in err and "Traceback" not in err
+    assert (local_out / "compare.json").read_bytes() == before
+    assert not list(local_out.glob(".compare.json*"))

@@ -129,23 +129,30 @@ def test_checkpoints_are_due_by_wall_time_too(tmp_path, monkeypatch) -> None:
     assert saved == [2, 4, 6, 6], saved
 
 
-#: File name -> (which of its writes fails, a ``penguin train`` command that writes it).
+SMALL_FLAGS = [a for n, v in SMALL_SETTINGS.items() for a in (f"--policy.{n.replace('_', '-')}", str(v))]
+
+#: case -> (file name, which of its writes fails, a ``penguin train`` command that writes it)
 WRITES = {
-    "last.pt": (2, TINY_PPO),
-    "best.pt": (1, TINY_PPO),
-    "eval.csv": (2, TINY_PPO),
-    "config.json": (1, TINY_PPO),
-    "round1.npz": (1, ["--algo", "bc", "--env", "Penguin-Bare-v0", "--env-kwargs", "size=4", "image_size=24",
-                   "--total-steps", "40", "--data-steps", "400", "--dagger-rounds", "1", "--dagger-steps", "200",
-                   "--batch-size", "16", "--num-envs", "8", "--final-eval-episodes", "4", "--threads", "1",
-                   "--no-progress", "--no-tensorboard",
-                   *[a for n, v in SMALL_SETTINGS.items() for a in (f"--policy.{n.replace('_', '-')}", str(v))]]),
+    "last.pt": ("last.pt", 2, TINY_PPO),
+    "last.pt with the replay buffer": ("last.pt", 2, [
+        "--algo", "dqn", "--env", "Penguin-Bare-v0", "--env-kwargs", "size=4", "image_size=24", "radius=1",
+        "--env-steps", "3000", "--num-envs", "8", "--buffer-size", "4000", "--learning-starts", "200",
+        "--batch-size", "32", "--save-buffer", "--checkpoint-every", "800", "--final-eval-episodes", "4",
+        "--threads", "1", "--no-progress", "--no-tensorboard", *SMALL_FLAGS]),
+    "best.pt": ("best.pt", 1, TINY_PPO),
+    "eval.csv": ("eval.csv", 2, TINY_PPO),
+    "config.json": ("config.json", 1, TINY_PPO),
+    "labelled steps": ("round1.npz", 1, [
+        "--algo", "bc", "--env", "Penguin-Bare-v0", "--env-kwargs", "size=4", "image_size=24",
+        "--total-steps", "40", "--data-steps", "400", "--dagger-rounds", "1", "--dagger-steps", "200",
+        "--batch-size", "16", "--num-envs", "8", "--final-eval-episodes", "4", "--threads", "1",
+        "--no-progress", "--no-tensorboard", *SMALL_FLAGS]),
 }
 
 
-@pytest.mark.parametrize("name", list(WRITES))
-def test_a_full_disk_prints_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch, capsys, name) -> None:
-    failing, command = WRITES[name]
+@pytest.mark.parametrize("case", list(WRITES))
+def test_a_full_disk_prints_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch, capsys, case) -> None:
+    name, failing, command = WRITES[case]
     started: list[FileWriter] = []  # one per write of the file (kept, so each stays distinct)
     write = FileWriter.write
 

@@ -224,7 +224,7 @@ def test_runs_warm_started_from_another_trainers_checkpoint_act_through_their_ow
 
 def random_success(cfg) -> float:
     rng = np.random.default_rng(0)
-    result = evaluate(lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.heldout(100), 100)
+    result = evaluate(lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.test_levels(100), 100)
     return result.success_rate
 
 
@@ -242,7 +242,7 @@ def test_dqn_beats_random_on_bare_radius_one_and_trains_only_encoder_and_q_head(
     # The greedy policy acts through the Q head, and the final checkpoint says so.
     final = agents.load(result.run_dir / "checkpoints" / "final.pt")
     assert final.acting_head == "q"
-    assert evaluate(final, cfg.env_id, cfg.heldout(100), 100, seed=0).success_rate == result.final_eval.success_rate
+    assert evaluate(final, cfg.env_id, cfg.test_levels(100), 100, seed=0).success_rate == result.final_eval.success_rate
     before, after = start.state_dict(), result.policy.state_dict()
     for name in before:
         same = torch.equal(before[name], after[name].cpu())

@@ -23,7 +23,7 @@ from tests.small_policy import tiny_run as common
 def random_success(cfg) -> float:
     rng = np.random.default_rng(0)
     result = evaluate(
-        lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.heldout(100), 100
+        lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.test_levels(100), 100
     )
     return result.success_rate
 
@@ -175,7 +175,7 @@ def test_bc_checkpoint_warm_starts_ppo_and_grpo_with_the_same_first_evaluation(t
         from algorithms.driver import TrainingRun
 
         session = TrainingRun(cfg, algo)
-        first = evaluate(session.policy, cfg.env_id, cfg.heldout(100), 100, seed=0)
+        first = evaluate(session.policy, cfg.env_id, cfg.test_levels(100), 100, seed=0)
         assert first.success_rate == bc.final_eval.success_rate
         for (name, a), b in zip(bc.policy.state_dict().items(), session.policy.state_dict().values(), strict=True):
             assert torch.equal(a.cpu(), b.cpu()), name

@@ -25,7 +25,7 @@ from tests.small_policy import EASY_ENV, tiny_run
 
 def random_success(cfg) -> float:
     rng = np.random.default_rng(0)
-    result = evaluate(lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.heldout(100), 100)
+    result = evaluate(lambda o, s: rng.integers(0, 5, len(o["text"])), cfg.env_id, cfg.test_levels(100), 100)
     return result.success_rate
 
 
@@ -95,7 +95,7 @@ def test_sb3_ppo_run_learns_and_saves_a_penguin_checkpoint(tmp_path) -> None:
     assert (result.run_dir / "sb3_model.zip").is_file()
     # The saved checkpoint is the trained network: same evaluation when reloaded.
     loaded = agents.load(result.run_dir / "checkpoints" / "final.pt")
-    again = evaluate(loaded, cfg.env_id, cfg.heldout(100), 100, seed=cfg.seed)
+    again = evaluate(loaded, cfg.env_id, cfg.test_levels(100), 100, seed=cfg.seed)
     assert again.success_rate == result.final_eval.success_rate
 
 
@@ -109,12 +109,12 @@ def test_sb3_dqn_run_evaluates_greedy_on_q_values(tmp_path) -> None:
     # reloaded checkpoint gives the run's own final figure.
     loaded = agents.load(result.run_dir / "checkpoints" / "final.pt")
     assert loaded.acting_head == "q" and result.policy.acting_head == "q"
-    envs = make_vec_env(cfg.env_id, 16, cfg.heldout(16))
+    envs = make_vec_env(cfg.env_id, 16, cfg.test_levels(16))
     obs, _ = envs.reset(seed=0)
     envs.close()
     q = loaded(obs, heads=("q",))["q"]
     np.testing.assert_array_equal(loaded.act(obs), q.argmax(dim=-1).numpy())
-    again = evaluate(loaded, cfg.env_id, cfg.heldout(100), 100, seed=cfg.seed)
+    again = evaluate(loaded, cfg.env_id, cfg.test_levels(100), 100, seed=cfg.seed)
     assert again.success_rate == result.final_eval.success_rate
 
 

@@ -222,3 +222,29 @@ def test_make_adam_takes_the_same_steps_as_plain_adam() -> None:
     for fused, plain, before in zip(*results, start, strict=True):
         assert not torch.allclose(fused, before)  # it did step
         torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluations_during_training_play_validation_levels_and_the_final_one_test_levels(
+    tmp_path, monkeypatch
+) -> None:
+    from algorithms import driver
+    from algorithms.bc import BCConfig, train
+    from tests.small_policy import tiny_run
+
+    played: list[tuple[int, int]] = []
+    real = driver.evaluate
+
+    def spy(policy, env_id, kwargs, num_episodes, **more):
+        played.append((int(kwargs["start_level"]), num_episodes))
+        return real(policy, env_id, kwargs, num_episodes, **more)
+
+    monkeypatch.setattr(driver, "evaluate", spy)
+    cfg = BCConfig(**tiny_run(tmp_path, "split", eval_every=10, eval_episodes=20, final_eval_episodes=30),
+                   total_steps=20, data_steps=300, dagger_rounds=0, batch_size=16)
+    result = train(cfg)
+    # greedy and sampled: at step 10 on validation levels, at the end on test levels
+    assert played == [(1_000_000, 20)] * 2 + [(2_000_000, 30)] * 2
+    assert [row["test_levels"] for row in result.curve] == [0.0, 1.0]
+    assert result.final_eval.num_episodes == 30 and result.curve[-1]["success_rate"] == result.final_eval.success_rate
+    with pytest.raises(ValueError, match="overlap the test levels"):
+        BCConfig(validation_start_level=1_000_000, test_start_level=1_000_100, eval_episodes=200)

@@ -330,7 +330,8 @@ def _run(
         "seeds": seeds,
         "eval_episodes": first.eval_episodes,
         "final_eval_episodes": first.final_eval_episodes,
-        "heldout_start_level": first.heldout_start_level,
+        "validation_start_level": first.validation_start_level,
+        "test_start_level": first.test_start_level,
         "notes": episode_notes(jobs),
     }
     if args.backend == "local":

@@ -1,4 +1,8 @@
-"""``penguin eval``: a checkpoint's success on held-out levels, with a confidence interval.
+"""``penguin eval``: a checkpoint's success on levels it never trained on, with a confidence interval.
+
+By default it plays the run's test levels (ids from 2,000,000): the levels nothing was tuned on,
+as the benchmark tables and ``penguin compare`` report them; ``--levels validation`` plays the
+levels evaluated during training (ids from 1,000,000, which chose ``best.pt``).
 
 Usage::
 
@@ -47,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
         description=(
-            "Evaluate a checkpoint on held-out levels (one episode per level, levels the run "
-            "never trained on) with unseen instruction phrasings. Prints the success rate with "
-            "its 95% confidence interval (Wilson score interval), SPL, mean return and mean "
-            "episode length."
+            "Evaluate a checkpoint on levels its run never trained on (one episode per level; by "
+            "default the test levels, which nothing was tuned on) with unseen instruction "
+            "phrasings. Prints the success rate with its 95% confidence interval (Wilson score "
+            "interval), SPL, mean return and mean episode length."
         ),
     )
     p.add_argument("checkpoint", help="a policy checkpoint (.pt), e.g. runs/<env>/<algo>/<run>/checkpoints/final.pt")
@@ -64,10 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="instruction phrasings (default: %(default)s, never seen in training)",
     )
     p.add_argument(
+        "--levels",
+        choices=("test", "validation"),
+        default="test",
+        help="which levels the run never trained on: test (default, ids from 2,000,000: nothing was tuned on "
+        "them) or validation (ids from 1,000,000: evaluated during training, they chose best.pt)",
+    )
+    p.add_argument(
         "--start-level",
         type=int,
         default=None,
-        help="first level id (default: the run's first held-out level, 1,000,000)",
+        help="first level id (default: the first of --levels)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of sampled actions (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
@@ -112,7 +123,7 @@ def main(argv: list[str]) -> int:
     if args.video:
         video.check_video_path(args.video)
     loaded = load_for_env(args.checkpoint, args.env)
-    start = loaded.heldout_start_level if args.start_level is None else args.start_level
+    start = loaded.levels[args.levels] if args.start_level is None else args.start_level
     kwargs = HeldOut(start, args.episodes, args.paraphrases).env_kwargs(loaded.env_kwargs)
     deterministic = not args.sample
     mode = "greedy" if deterministic else "sampled"

@@ -65,10 +65,11 @@ def iqm(values: Sequence[float]) -> float:
 
 
 def first_reaching(record: dict[str, Any], level: float = TARGET) -> tuple[int, float] | None:
-    """``(env steps, seconds)`` of the first evaluation with greedy success >= ``level``."""
+    """``(env steps, seconds)`` of the first evaluation during training (on the validation
+    levels) with greedy success >= ``level``."""
     x = record["curve_x"]
     for row in record["curve"]:
-        if row["success_rate"] >= level:
+        if row["success_rate"] >= level and not row.get("test_levels"):
             return int(row[x]), float(row["wall_time"])
     return None
 
@@ -188,10 +189,12 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(table_row(algo, s) for algo, s in report["algorithms"].items()),
         "",
-        f"Held-out levels (ids from {report['heldout_start_level']:,}, unseen test phrasings): "
-        f"{report['final_eval_episodes']} per final evaluation, {report['eval_episodes']} per "
-        f"evaluation during training ({next(iter(report['algorithms']), 'every algorithm')}'s "
-        "settings; the lines below name any algorithm whose differ). Success, SPL and return are the interquartile mean (IQM) over "
+        f"Greedy and sampled success are on {report['final_eval_episodes']} test levels (ids from "
+        f"{report.get('test_start_level', 2_000_000):,}, never trained or tuned on; unseen test phrasings); "
+        f"the curves are the evaluations during training on {report['eval_episodes']} validation levels "
+        f"(ids from {report.get('validation_start_level', report.get('heldout_start_level', 1_000_000)):,}; "
+        f"{next(iter(report['algorithms']), 'every algorithm')}'s settings; the lines below name any "
+        "algorithm whose differ). Success, SPL and return are the interquartile mean (IQM) over "
         "seeds; the intervals are 95% stratified-bootstrap confidence intervals "
         f"(`rliable`, {report['bootstrap_reps']} resamples)"
         + (" — with one seed there is no interval (n/a)." if seeds < 2 else ".")
