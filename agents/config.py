@@ -79,6 +79,11 @@ class PolicyConfig:
     """Each keypoint also reads the mean feature vector of the cells under its softmax (adds
     ``keypoints * channels`` trunk inputs): the trunk gets the features of the cell a keypoint
     locks on to, e.g. the penguin's, in one place instead of spread over the flattened map."""
+    aux_heads: bool = False
+    """Heads that predict what the game state says, for trainers' auxiliary losses
+    (``algorithms.auxiliary``): keypoint 0's and 1's score maps become the penguin's cell and
+    the gold's cells, and a linear head on the features predicts the penguin's heading. Needs
+    ``keypoints >= 2``."""
     trunk_norm: bool = True
     """LayerNorm on the flattened map before the trunk's linear layer: keeps the trunk's
     pre-activations at unit scale, so a large early learning rate does not switch most
@@ -101,6 +106,7 @@ class PolicyConfig:
         need(self.cnn_layers >= 0, f"cnn_layers must be >= 0, got {self.cnn_layers!r}")
         need(self.keypoints >= 0, f"keypoints must be >= 0, got {self.keypoints!r}")
         need(not self.glimpses or self.keypoints >= 1, "glimpses need keypoints >= 1 (each keypoint reads one)")
+        need(not self.aux_heads or self.keypoints >= 2, "aux_heads need keypoints >= 2 (the penguin's and the gold's)")
         need(
             self.text_encoder in TEXT_ENCODERS,
             f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}",

@@ -71,13 +71,16 @@ class KeyPoints(nn.Module):
         k = self.score.out_features
         return 2 * k + (k * channels if self.glimpses else 0)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        attention = torch.softmax(self.score(tokens), dim=1)  # (B, cells, K), sums to 1 over cells
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(keypoint features, scores)``: the coordinates (and glimpses), and the ``(B, cells,
+        K)`` score maps before the softmax (what an auxiliary loss can supervise)."""
+        scores = self.score(tokens)
+        attention = torch.softmax(scores, dim=1)  # (B, cells, K), sums to 1 over cells
         points = torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
         if not self.glimpses:
-            return points
+            return points, scores
         seen = torch.bmm(attention.transpose(1, 2), tokens).flatten(1)  # (B, K*C)
-        return torch.cat([points, seen], dim=1)
+        return torch.cat([points, seen], dim=1), scores
 
 
 class Fusion(nn.Module):
@@ -118,7 +121,10 @@ class Fusion(nn.Module):
         self.trunk_norm = nn.LayerNorm(flat + extra) if config.trunk_norm else nn.Identity()
         self.trunk = nn.Sequential(nn.Linear(flat + extra, config.hidden), nn.ReLU())
 
-    def forward(self, image_map: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, image_map: torch.Tensor, text: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(features (B, hidden), keypoint scores (B, cells, K) or None)``."""
         b, c = image_map.shape[:2]
         if self.pointwise:
             x = image_map.permute(0, 2, 3, 1).reshape(b, -1, c)  # free for a channels-last map
@@ -133,8 +139,10 @@ class Fusion(nn.Module):
                 x = block(x, text)
             tokens = x.permute(0, 2, 3, 1).reshape(b, -1, c)
             x = self.squeeze(x).flatten(1)
+        scores = None
         if self.keypoints is not None:
-            x = torch.cat([x, self.keypoints(tokens)], dim=1)
+            points, scores = self.keypoints(tokens)
+            x = torch.cat([x, points], dim=1)
         if self.mode == "concat":
             x = torch.cat([x, text], dim=1)
-        return self.trunk(self.trunk_norm(x))
+        return self.trunk(self.trunk_norm(x)), scores

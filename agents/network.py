@@ -17,7 +17,10 @@ from agents.encoders import make_image_encoder, make_text_encoder
 from agents.fusion import Fusion
 from agents.spaces import ObsLayout, obs_layout, obs_to_tensors
 
-HEADS = ("logits", "value", "q", "features")
+#: Headings of the penguin (N, NE, ..., NW): the classes of the heading head.
+NUM_HEADINGS = 8
+
+HEADS = ("logits", "value", "q", "features", "aux")
 
 #: Heads :meth:`MultimodalPolicy.act` can act through (:attr:`MultimodalPolicy.acting_head`).
 ACTING_HEADS = ("logits", "q")
@@ -103,6 +106,13 @@ class MultimodalEncoder(nn.Module):
         return text.long().clamp_(0, self.layout.vocab_size - 1)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """``(B, hidden)`` features of a batch of raw images and token ids."""
+        return self.features_and_scores(image, text)[0]
+
+    def features_and_scores(
+        self, image: torch.Tensor, text: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The features and the keypoints' ``(B, cells, K)`` score maps (None without keypoints)."""
         image, scale = self.check_image(image)
         image_map = self.image_encoder(image, self.layout.channels_last, scale)
         return self.fusion(image_map, self.encode_text(self.preprocess_text(text)))
@@ -167,6 +177,10 @@ class MultimodalPolicy(nn.Module):
         orthogonal_init(self.policy_head, 0.01)
         orthogonal_init(self.value_head, 1.0)
         orthogonal_init(self.q_head, 1.0)
+        # Created last, so a network without them starts with the same weights as before.
+        self.heading_head = nn.Linear(self.config.hidden, NUM_HEADINGS) if self.config.aux_heads else None
+        if self.heading_head is not None:
+            orthogonal_init(self.heading_head, 1.0)
         self._acting_head = "logits"
 
     @property
@@ -194,15 +208,24 @@ class MultimodalPolicy(nn.Module):
         Args:
             obs: ``{"image": (B, S, S, 3) uint8, "text": (B, L) int}`` as numpy arrays or tensors.
             heads: any of ``"logits"`` ``(B, A)``, ``"value"`` ``(B,)``, ``"q"`` ``(B, A)``,
-                ``"features"`` ``(B, hidden)``.
+                ``"features"`` ``(B, hidden)``, and with ``config.aux_heads`` ``"aux"``: the
+                predictions of :mod:`algorithms.auxiliary`'s targets, ``aux_penguin`` and
+                ``aux_gold`` ``(B, cells)`` logits over the feature map's cells and
+                ``aux_heading`` ``(B, 8)``.
         """
         heads = tuple(heads)
         unknown = set(heads) - set(HEADS)
         if unknown:
             raise ValueError(f"unknown head(s) {sorted(unknown)}; choose from {HEADS}")
+        if "aux" in heads and self.heading_head is None:
+            raise ValueError("the 'aux' head needs a network built with PolicyConfig(aux_heads=True)")
         image, text = obs_to_tensors(obs, self.device)
-        features = self.encoder(image, text)
+        features, scores = self.encoder.features_and_scores(image, text)
         out: dict[str, torch.Tensor] = {}
+        if "aux" in heads:
+            assert scores is not None and self.heading_head is not None
+            out["aux_penguin"], out["aux_gold"] = scores[:, :, 0], scores[:, :, 1]
+            out["aux_heading"] = self.heading_head(features)
         if "features" in heads:
             out["features"] = features
         if "logits" in heads:

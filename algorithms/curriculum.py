@@ -27,8 +27,9 @@ class RadiusCurriculum:
         size = int(env_kwargs.get("size", 8))
         final = env_kwargs.get("radius")
         self.final = None if final is None else int(final)
-        # Beyond 2 * size every cell of the room is within the radius: the same as "anywhere".
-        self.limit = self.final if self.final is not None else 2 * size
+        # The radius is a Chebyshev distance: at size - 1 every cell of the room is within it,
+        # the same as "anywhere".
+        self.limit = min(self.final, size - 1) if self.final is not None else size - 1
         self.radius: int | None = min(cfg.curriculum_start, self.limit) if cfg.curriculum else None
         self.threshold = cfg.curriculum_threshold
         self.window = cfg.curriculum_window

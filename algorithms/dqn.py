@@ -51,6 +51,7 @@ from algorithms.augment import (
     drop_words,
     make_augmenter,
 )
+from algorithms.auxiliary import aux_loss, aux_targets, check_aux
 from algorithms.config import CurriculumConfig, TrainerConfig, need
 from algorithms.curriculum import RadiusCurriculum
 from algorithms.diagnostics import active_units
@@ -154,6 +155,10 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
     """Margin by which optimal actions' Q values must exceed the others' under ``bc_coef``."""
     bc_decay: float = 0.5
     """Fraction of the budget over which ``bc_coef`` decays linearly to 0."""
+    aux_coef: float = 0.0
+    """Weight of the auxiliary losses on what the state says: the penguin's cell and heading and
+    the gold's cells, on every replayed observation (:mod:`algorithms.auxiliary`; needs
+    ``policy.aux_heads``; not with ``augment``). 0: off."""
     save_buffer: bool = False
     """Put the replay buffer in resume checkpoints (large: about 12 kB per transition at
     64x64), so a resumed run continues bit for bit; without it the ring refills on resume."""
@@ -199,8 +204,12 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
             need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         check_augment(self.env_id, self.env_kwargs, self.augment)
         need(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1) (0: off), got {self.word_dropout!r}")
-        for name in ("bc_coef", "bc_margin"):
+        for name in ("bc_coef", "bc_margin", "aux_coef"):
             need(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.aux_coef > 0:
+            need(self.augment == "off", "aux_coef > 0 and augment: the auxiliary targets are not turned with the "
+                 "images; set augment='off' or aux_coef=0")
+            check_aux(self)
         if self.init_from is not None:
             check_checkpoint_spaces(self.init_from, self.env_id, self.train_env_kwargs())
 
@@ -412,11 +421,11 @@ def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
         epsilon = cfg.epsilon(progress)
 
         with run.timer("act"):
-            actions, labels = act(policy, state, epsilon, cfg)
+            actions, labels, aux = act(policy, state, epsilon, cfg)
         with run.timer("env"):
             obs, valid = state.envs.obs, ~state.envs.resetting
             _, reward, terminated, truncated, info = state.envs.step(actions)
-            state.buffer.add(obs, actions, reward, terminated, truncated, valid, labels)
+            state.buffer.add(obs, actions, reward, terminated, truncated, valid, labels, aux)
             state.curriculum.record(info["success"][terminated | truncated])
         run.count(env_steps=cfg.num_envs)
 
@@ -436,8 +445,21 @@ def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
     return run.finish()
 
 
+def replayed_aux_targets(batch: ReplayBatch, device: torch.device) -> dict[str, torch.Tensor]:
+    """The auxiliary targets stored with a replayed batch's observations, as :func:`aux_loss` takes them."""
+    assert batch.extras is not None
+    return {
+        "penguin": torch.from_numpy(batch.extras["penguin"].astype(np.int64)).to(device),
+        "heading": torch.from_numpy(batch.extras["heading"].astype(np.int64)).to(device),
+        "gold": torch.from_numpy(batch.extras["gold"].astype(np.float32)).to(device),
+    }
+
+
 def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
-    """The replay ring for ``cfg`` and the env's observation space."""
+    """The replay ring for ``cfg`` and the env's observation space (with the auxiliary targets
+    of every observation when ``aux_coef > 0``)."""
+    cells = cfg.policy.grid**2
+    extras = {"penguin": ((), np.int16), "heading": ((), np.uint8), "gold": ((cells,), np.float16)}
     return ReplayBuffer(
         cfg.buffer_size,
         cfg.num_envs,
@@ -446,6 +468,7 @@ def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
         int(np.max(space["text"].high)) + 1,
         NUM_ACTIONS,
         labels=cfg.bc_coef > 0,
+        extras=extras if cfg.aux_coef > 0 else None,
         prioritized=cfg.prioritized,
         alpha=cfg.priority_alpha,
         n_step=cfg.n_step,
@@ -455,15 +478,18 @@ def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
 @torch.no_grad()
 def act(
     policy: torch.nn.Module, state: DQNState, epsilon: float, cfg: DQNConfig
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray] | None]:
     """Epsilon-greedy actions of every game (STOP among the random ones only with
-    ``explore_stop``), and the solver's optimal actions when the margin loss needs them."""
+    ``explore_stop``), the solver's optimal actions when the margin loss needs them, and the
+    auxiliary targets when their loss does."""
     policy.eval()
     random_actions = None if cfg.explore_stop else [int(a) for a in Action if a != Action.STOP]
     q = policy(state.envs.obs, heads=("q",))["q"]
     actions = epsilon_greedy(q, epsilon, state.generator, random_actions).cpu().numpy()
-    labels = solver.optimal_action_mask(state.envs.envs.get_state()) if state.buffer.labels is not None else None
-    return actions, labels
+    game = state.envs.envs.get_state() if state.buffer.labels is not None or cfg.aux_coef > 0 else None
+    labels = solver.optimal_action_mask(game) if state.buffer.labels is not None else None
+    aux = aux_targets(game, cfg.policy.grid) if cfg.aux_coef > 0 else None
+    return actions, labels, aux
 
 
 def dqn_update(
@@ -494,7 +520,7 @@ def dqn_update(
         if cfg.word_dropout > 0:
             drop_replayed_words(batch, cfg.word_dropout, rng, corner_ids)
         y = td_targets(policy, state.target, batch, cfg.advantage_learning)
-        out = policy(batch["obs"], heads=("q", "features"))
+        out = policy(batch["obs"], heads=("q", "features", "aux") if cfg.aux_coef > 0 else ("q", "features"))
         q_all = out["q"]
         q_taken = q_all.gather(1, batch["actions"][:, None]).squeeze(1)
         huber = F.smooth_l1_loss(q_taken, y, reduction="none")
@@ -503,6 +529,11 @@ def dqn_update(
             state.buffer.update_priorities(drawn, (q_taken - y).detach().cpu().numpy())
         else:
             loss = huber.mean()
+        if cfg.aux_coef > 0:
+            aux, aux_terms = aux_loss(out, replayed_aux_targets(drawn, device))
+            loss = loss + cfg.aux_coef * aux
+            for name, value in aux_terms.items():
+                terms.setdefault(name, []).append(value)
         if bc_coef > 0 and batch["labels"] is not None:
             bc_loss = margin_loss(q_all, batch["labels"], cfg.bc_margin)
             if bc_loss is not None:

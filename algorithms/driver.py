@@ -54,6 +54,9 @@ Callback = Callable[[int], None]
 #: Version of the ``resume`` entry's layout; older checkpoints are refused with what to do.
 RESUME_VERSION = 2
 
+#: Games an evaluation plays at once (each level is still played once, whatever this is).
+EVAL_GAMES = 128
+
 
 @dataclass
 class Counters:
@@ -339,9 +342,11 @@ class TrainingRun:
         if self.sync_policy is not None:
             self.sync_policy()
         kwargs = self.cfg.test_levels(num_episodes) if test else self.cfg.validation_levels(num_episodes)
-        greedy = evaluate(self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed)
+        # Many games at once: the network's cost per game falls with the batch.
+        games = min(num_episodes, EVAL_GAMES)
+        greedy = evaluate(self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, num_envs=games)
         sampled = evaluate(
-            self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, deterministic=False
+            self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, deterministic=False, num_envs=games
         )
         prefix = "test" if test else "eval"
         self.logger.record_dict(greedy.scalars(prefix))

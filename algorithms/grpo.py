@@ -38,6 +38,7 @@ import torch
 
 from algorithms.advantages import GROUP_BASELINES, group_advantages
 from algorithms.augment import corner_word_ids, drop_words
+from algorithms.auxiliary import aux_loss, aux_targets
 from algorithms.config import need
 from algorithms.curriculum import RadiusCurriculum
 from algorithms.driver import Callback, TrainingRun, TrainResult
@@ -136,7 +137,7 @@ class Groups:
 
     steps: list[tuple[Any, ...]]
     """Per step: (games still playing, image, text acted on, action, log-prob, solver labels,
-    whole text for the BC loss)."""
+    whole text for the BC loss, auxiliary targets)."""
     returns: np.ndarray
     scores: np.ndarray
     """Discounted returns: what ranks a group's episodes."""
@@ -263,7 +264,9 @@ def play_groups(
         whole = text if cfg.bc_whole_instruction and bc_coef > 0 else None
         if cfg.word_dropout > 0:
             text = drop_words(torch.from_numpy(text), cfg.word_dropout, rng, corner_ids).numpy()
-        labels = solver.optimal_action_mask(envs.envs.get_state().take(rows)) if bc_coef > 0 else None
+        game = envs.envs.get_state().take(rows) if bc_coef > 0 or cfg.aux_coef > 0 else None
+        labels = solver.optimal_action_mask(game) if bc_coef > 0 else None
+        aux = aux_targets(game, cfg.policy.grid) if cfg.aux_coef > 0 else None
         logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
         action, logp_all = sample_actions(logits, state.generator)
         if greedy_member.any():
@@ -272,7 +275,7 @@ def play_groups(
         # One copy to the host per step: actions and log-probabilities together.
         host = torch.stack((action.to(logp.dtype), logp)).cpu().numpy()
         taken = host[0].astype(np.int64)
-        steps.append((rows, image, text, taken, host[1], labels, whole))
+        steps.append((rows, image, text, taken, host[1], labels, whole, aux))
         actions = np.zeros(N, dtype=np.int64)
         actions[rows] = taken
         obs, reward, terminated, truncated, info = envs.step(actions)
@@ -306,10 +309,11 @@ def grpo_update(
         "train/policy_gradient_loss", "train/entropy_loss", "train/clip_fraction", "train/kl_ref", "train/bc_loss")}
     losses["gradient_steps"] = 0
     # Steps of equal-score groups carry no policy gradient; they are trained on only when the
-    # behaviour-cloning loss gives them something to learn. Each step's rows are selected before
-    # concatenating, so the frames are copied once.
+    # behaviour-cloning or auxiliary losses give them something to learn. Each step's rows are
+    # selected before concatenating, so the frames are copied once.
     steps = groups.steps
-    picks = [np.ones(len(st[0]), bool) if bc_coef > 0 else informative[st[0]] for st in steps]
+    every_step = bc_coef > 0 or cfg.aux_coef > 0
+    picks = [np.ones(len(st[0]), bool) if every_step else informative[st[0]] for st in steps]
     b_rows = np.concatenate([st[0][pick] for st, pick in zip(steps, picks, strict=True)])
     if not b_rows.size:
         return losses
@@ -324,6 +328,8 @@ def grpo_update(
                    else np.ones(len(b_rows))).astype(np.float32),
         "labels": _gather(steps, picks, 5) if bc_coef > 0 else None,
         "whole_text": _gather(steps, picks, 6) if bc_coef > 0 and cfg.bc_whole_instruction else None,
+        **({f"aux_{name}": np.concatenate([st[7][name][pick] for st, pick in zip(steps, picks, strict=True)])
+            for name in ("penguin", "heading", "gold")} if cfg.aux_coef > 0 else {}),
     }
     groups.steps = []  # the frames now live in the batch only
     policy.train()
@@ -357,7 +363,8 @@ def grpo_minibatch_loss(
     ``losses``: the clipped objective and entropy bonus on the steps of informative groups, the
     KL penalty on them, and the behaviour-cloning loss on every step."""
     obs = {"image": mb["image"], "text": mb["text"]}
-    logp_all = torch.log_softmax(policy(obs, heads=("logits",))["logits"], dim=-1)
+    out = policy(obs, heads=("logits", "aux") if cfg.aux_coef > 0 else ("logits",))
+    logp_all = torch.log_softmax(out["logits"], dim=-1)
     new_logp = logp_all.gather(1, mb["action"][:, None]).squeeze(1)
     use = mb["informative"]
     loss = torch.zeros((), device=new_logp.device)
@@ -378,4 +385,9 @@ def grpo_minibatch_loss(
         if bc_loss is not None:
             loss = loss + bc_coef * bc_loss
             losses["train/bc_loss"].append(bc_loss.detach())
+    if cfg.aux_coef > 0:
+        aux, terms = aux_loss(out, {k[4:]: v for k, v in mb.items() if k.startswith("aux_")})
+        loss = loss + cfg.aux_coef * aux
+        for name, value in terms.items():
+            losses.setdefault(name, []).append(value)
     return loss if loss.requires_grad else None

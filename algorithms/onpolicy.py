@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 import agents
+from algorithms.auxiliary import check_aux
 from algorithms.config import CurriculumConfig, TrainerConfig, need
 
 
@@ -55,8 +56,11 @@ class OnPolicyConfig(TrainerConfig, CurriculumConfig):
     instruction (one more forward pass per minibatch), not on the one the rollout acted on: the
     solver's labels belong to the whole instruction, and with words left out the text may no
     longer name the task."""
+    aux_coef: float = 0.0
+    """Weight of the auxiliary losses on what the state says: the penguin's cell and heading and
+    the gold's cells (:mod:`algorithms.auxiliary`; needs ``policy.aux_heads``). 0: off."""
     eval_every: int = 100_000
-    """Env steps between held-out evaluations (0: only at the end)."""
+    """Env steps between evaluations on the validation levels (0: only the final one)."""
     checkpoint_every: int = 100_000
     """Env steps between resume checkpoints (also written by wall time, on Ctrl-C and at the end)."""
 
@@ -77,6 +81,9 @@ class OnPolicyConfig(TrainerConfig, CurriculumConfig):
         )
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
+        need(self.aux_coef >= 0, f"aux_coef must be >= 0 (0: off), got {self.aux_coef!r}")
+        if self.aux_coef > 0:
+            check_aux(self)
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """``(learning rate, BC coefficient)`` at ``progress`` (0..1) through the budget."""

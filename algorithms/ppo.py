@@ -30,6 +30,7 @@ import torch
 
 from algorithms.advantages import gae
 from algorithms.augment import corner_word_ids, drop_words
+from algorithms.auxiliary import aux_loss, aux_targets
 from algorithms.config import need
 from algorithms.curriculum import RadiusCurriculum
 from algorithms.diagnostics import explained_variance
@@ -131,6 +132,13 @@ class Rollout:
         """False on the steps that only reset a game (next-step autoreset): no transition."""
         self.labels = np.zeros((T, N, NUM_ACTIONS), dtype=bool)
         self.next_value = np.zeros(N, dtype=np.float32)
+        # What the state says (algorithms.auxiliary), kept only for the auxiliary losses.
+        cells = cfg.policy.grid**2
+        self.aux = None if cfg.aux_coef <= 0 else {
+            "penguin": np.zeros((T, N), dtype=np.int64),
+            "heading": np.zeros((T, N), dtype=np.int64),
+            "gold": np.zeros((T, N, cells), dtype=np.float32),
+        }
 
     @property
     def size(self) -> int:
@@ -207,8 +215,13 @@ def collect_rollout(
         if cfg.word_dropout > 0:
             rollout.texts[t] = drop_words(torch.from_numpy(rollout.texts[t]), cfg.word_dropout, rng, corner_ids).numpy()
         rollout.valid[t] = ~envs.resetting
-        if bc_coef > 0:
-            rollout.labels[t] = solver.optimal_action_mask(envs.envs.get_state())
+        if bc_coef > 0 or rollout.aux is not None:
+            game = envs.envs.get_state()
+            if bc_coef > 0:
+                rollout.labels[t] = solver.optimal_action_mask(game)
+            if rollout.aux is not None:
+                for name, value in aux_targets(game, cfg.policy.grid).items():
+                    rollout.aux[name][t] = value
         out = policy({"image": rollout.images[t], "text": rollout.texts[t]}, heads=("logits", "value"))
         action, logp_all = sample_actions(out["logits"], state.generator)
         logp = logp_all.gather(1, action[:, None]).squeeze(1)
@@ -257,6 +270,7 @@ def ppo_update(
         "advantages": advantages.reshape(-1),
         "returns": returns.reshape(-1),
         "labels": rollout.labels.reshape(T * N, NUM_ACTIONS),
+        **{f"aux_{k}": v.reshape(T * N, *v.shape[2:]) for k, v in (rollout.aux or {}).items()},
     }
     losses: dict[str, list[torch.Tensor]] = defaultdict(list)
     for idx in minibatches(np.flatnonzero(rollout.valid.reshape(-1)), cfg, rng):
@@ -285,7 +299,7 @@ def ppo_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's loss on one minibatch and its terms (detached, under their TensorBoard names)."""
     obs = {"image": mb["image"], "text": mb["text"]}
-    out = policy(obs, heads=("logits", "value"))
+    out = policy(obs, heads=("logits", "value", "aux") if cfg.aux_coef > 0 else ("logits", "value"))
     logp_all = torch.log_softmax(out["logits"], dim=-1)
     new_logp = logp_all.gather(1, mb["actions"][:, None]).squeeze(1)
     log_ratio = new_logp - mb["logprobs"]
@@ -319,6 +333,10 @@ def ppo_loss(
         ref_kl = reference_kl(reference, obs, mb["actions"], new_logp)
         loss = loss + cfg.kl_coef * ref_kl
         terms["train/kl_ref"] = ref_kl.detach()
+    if cfg.aux_coef > 0:
+        aux, aux_terms = aux_loss(out, {k[4:]: v for k, v in mb.items() if k.startswith("aux_")})
+        loss = loss + cfg.aux_coef * aux
+        terms.update(aux_terms)
     return loss, terms
 
 

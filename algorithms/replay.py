@@ -26,6 +26,7 @@ positions; autoreset rows and transitions whose n steps are not yet written have
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,8 @@ class ReplayBatch:
     """``(B,)`` games of the transitions."""
     labels: np.ndarray | None = None
     """``(B, A)`` bool solver-optimal actions, if the buffer stores them."""
+    extras: dict[str, np.ndarray] | None = None
+    """Per-transition arrays the buffer was built to keep beside the observation (``extras``)."""
     weights: np.ndarray | None = None
     """``(B,)`` float32 importance weights (prioritized replay; None when drawn uniformly)."""
 
@@ -116,6 +119,8 @@ class ReplayBuffer:
         vocab_size: token ids are ``0 .. vocab_size - 1`` (stored in the smallest dtype).
         num_actions: width of the optional solver labels.
         labels: also store the solver's optimal-action mask of every step (auxiliary loss).
+        extras: more per-step arrays to keep with each observation, by name: ``(shape, dtype)``
+            of one game's value (e.g. auxiliary targets).
         prioritized: draw transitions in proportion to their TD error (:meth:`update_priorities`).
         alpha: prioritization exponent (0: uniform).
         n_step: the n of the n-step transitions drawn (a transition becomes drawable once its n
@@ -133,6 +138,7 @@ class ReplayBuffer:
         vocab_size: int,
         num_actions: int,
         labels: bool = False,
+        extras: dict[str, tuple[tuple[int, ...], Any]] | None = None,
         prioritized: bool = False,
         alpha: float = 0.6,
         n_step: int = 1,
@@ -152,6 +158,7 @@ class ReplayBuffer:
         self.truncated = np.zeros(shape, dtype=bool)
         self.valid = np.zeros(shape, dtype=bool)
         self.labels = np.zeros((*shape, num_actions), dtype=bool) if labels else None
+        self.extras = {name: np.zeros((*shape, *each), dtype=dtype) for name, (each, dtype) in (extras or {}).items()}
         self.count = 0
         """Vector steps written since the start (row ``count % rows`` is written next)."""
         self.n_step, self.alpha = int(n_step), float(alpha)
@@ -178,7 +185,7 @@ class ReplayBuffer:
                   self.truncated, self.valid]
         if self.labels is not None:
             arrays.append(self.labels)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in [*arrays, *self.extras.values()])
 
     def bytes_per_transition(self) -> float:
         """Memory of one stored transition (everything the ring holds, divided by its capacity)."""
@@ -194,6 +201,7 @@ class ReplayBuffer:
         truncated: np.ndarray,
         valid: np.ndarray,
         labels: np.ndarray | None = None,
+        extras: dict[str, np.ndarray] | None = None,
     ) -> None:
         """Write one vector step: the observations acted in, and what the step returned.
 
@@ -203,6 +211,7 @@ class ReplayBuffer:
             valid: ``(N,)`` False for games whose step only reset them (the previous step
                 ended their episode).
             labels: ``(N, A)`` solver-optimal actions in ``obs`` (buffers built with labels).
+            extras: the ``extras`` of ``obs``'s games (buffers built with them; zeros if None).
         """
         row = self.count % self.rows
         self.images[row] = obs["image"]
@@ -216,6 +225,8 @@ class ReplayBuffer:
             if labels is None:
                 raise ValueError("this buffer stores solver labels: pass labels= to add()")
             self.labels[row] = labels
+        for name, array in self.extras.items():
+            array[row] = 0 if extras is None else extras[name]
         self.count += 1
         if self.priorities is not None:
             tree, games = self.priorities, np.arange(self.num_envs)
@@ -370,6 +381,7 @@ class ReplayBuffer:
             rows=rows,
             envs=games,
             labels=None if self.labels is None else self.labels[rows, games],
+            extras={name: array[rows, games] for name, array in self.extras.items()} or None,
         )
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -378,7 +390,7 @@ class ReplayBuffer:
         used = min(self.count, self.rows)
         out: dict[str, object] = {"count": self.count, "rows": self.rows}
         for name in self._array_names():
-            out[name] = torch.from_numpy(getattr(self, name)[:used].copy())
+            out[name] = torch.from_numpy(self._array(name)[:used].copy())
         if self.priorities is not None:
             out["priorities"] = torch.from_numpy(self.priorities.tree.copy())
             out["max_priority"], out["live"] = self.max_priority, self.live
@@ -394,7 +406,7 @@ class ReplayBuffer:
         self.count = int(state["count"])  # type: ignore[arg-type]
         for name in self._array_names():
             saved = state[name].numpy()  # type: ignore[union-attr]
-            getattr(self, name)[: len(saved)] = saved
+            self._array(name)[: len(saved)] = saved
         if self.priorities is not None:
             self.priorities.tree[:] = state["priorities"].numpy()  # type: ignore[union-attr]
             self.max_priority = float(state["max_priority"])  # type: ignore[arg-type]
@@ -402,4 +414,7 @@ class ReplayBuffer:
 
     def _array_names(self) -> list[str]:
         names = ["images", "texts", "actions", "rewards", "terminated", "truncated", "valid"]
-        return names + (["labels"] if self.labels is not None else [])
+        return names + (["labels"] if self.labels is not None else []) + [f"extras.{n}" for n in self.extras]
+
+    def _array(self, name: str) -> np.ndarray:
+        return self.extras[name[len("extras."):]] if name.startswith("extras.") else getattr(self, name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 import agents
 import penguin_env  # noqa: F401  (registers the ids)
 from algorithms import registry
-from experiments import dqn_benchmark, finetune_benchmark, rl_benchmark, video
+from experiments import video
 from experiments.cli import main
 from experiments.commands import train
 from experiments.commands.evaluate import wilson_interval
@@ -113,29 +112,6 @@ def test_presets_and_budgets() -> None:
     timed = train.resolve(["--algo", "bc", "--env", "Penguin-Gold-v0", "--budget", "90s"])
     assert timed.time_limit == pytest.approx(1.5)
     assert train.resolve(["--algo", "ppo", "--env", "Penguin-Gold-v0"]).curriculum is False
-
-
-def test_plain_command_reproduces_each_rl_benchmark_run() -> None:
-    """The README quotes ``penguin train --algo A --env E --budget Nm`` for the benchmarks' figures
-    (stable-baselines3's runs excepted: their flags are ours translated, not a preset)."""
-    ours = {n: run for n, run in dqn_benchmark.RUNS.items() if not run[0].startswith("sb3")}
-    for name, (algo, flags, _target, minutes) in {**rl_benchmark.RUNS, **ours}.items():
-        env = flags[flags.index("--env") + 1]
-        named = ["--run-name", name]  # else each gets a name stamped with the second it was made
-        if "--env-kwargs" in flags:  # the README's command names its env options too
-            named += ["--env-kwargs", flags[flags.index("--env-kwargs") + 1]]
-        plain = train.resolve(["--algo", algo, "--env", env, "--budget", f"{minutes:g}m", *named])
-        benchmarked = train.resolve(["--algo", algo, *flags, *named])
-        assert dataclasses.asdict(plain) == dataclasses.asdict(benchmarked), name
-
-
-def test_readme_quotes_each_fine_tuning_benchmark_command() -> None:
-    """The README's fine-tuning commands are the ones :mod:`experiments.finetune_benchmark` runs."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    commands = {" ".join(line.split()) for line in readme.replace("\\\n", " ").splitlines()}
-    for algo, flags in finetune_benchmark.FINE_TUNES.values():
-        quoted = " ".join(["penguin train --algo", algo, "--env Penguin-Gold-v0", *flags, "--init-from BC.pt"])
-        assert quoted in commands, quoted
 
 
 def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:

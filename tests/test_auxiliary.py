@@ -1,0 +1,76 @@
+"""The auxiliary targets say what the state says (and what the rendered image shows), and the
+losses on them train the network's auxiliary heads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import MultimodalPolicy, PolicyConfig
+from algorithms.auxiliary import aux_loss, aux_problem, aux_targets
+from algorithms.envs import make_vec_env
+from penguin_env import state as state_io
+from penguin_env.perception import decode_cells
+from penguin_env.render import GOLD, PENGUIN, PENGUIN_ON_GOLD
+
+
+def test_targets_of_a_hand_made_state() -> None:
+    state = state_io.from_dict({
+        "version": 1, "size": 8, "walls": ["........"] * 8, "pos": [2, 3], "heading": 5,
+        "gold": [[0, 0], [7, 7], [4, 1]], "gold_left": [True, False, True],
+        "task": "collect", "corner": 0, "phrase": 0, "steps": 0, "level": 0,
+    })
+    targets = aux_targets(state, grid=10)
+    assert targets["penguin"].tolist() == [4 * 10 + 3]  # row y + 1, column x + 1
+    assert targets["heading"].tolist() == [5]
+    expected = np.zeros(100, np.float32)
+    expected[[1 * 10 + 1, 2 * 10 + 5]] = 0.5  # the two pieces left; the collected one is not
+    np.testing.assert_array_equal(targets["gold"][0], expected)
+
+
+@pytest.mark.parametrize("env_id", ["Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"])
+def test_targets_are_what_the_rendered_image_shows(env_id) -> None:
+    envs = make_vec_env(env_id, 6, {"size": 6, "image_size": 48})
+    obs, _ = envs.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        targets = aux_targets(envs.get_state(), grid=8)
+        for i, image in enumerate(obs["image"]):
+            codes = decode_cells(image, 8).reshape(-1)
+            assert codes[targets["penguin"][i]] >= PENGUIN
+            assert (codes[targets["penguin"][i]] - PENGUIN) % 8 == targets["heading"][i]
+            shown = np.flatnonzero((codes == GOLD) | (codes >= PENGUIN_ON_GOLD))
+            if env_id != "Penguin-Lang-v0":  # Lang's gold stays on the board in every task
+                assert set(np.flatnonzero(targets["gold"][i])) == set(shown.tolist())
+        obs, *_ = envs.step(rng.integers(0, 4, 6))  # no STOP
+
+
+def test_the_losses_train_the_auxiliary_heads() -> None:
+    torch.manual_seed(0)
+    envs = make_vec_env("Penguin-Gold-v0", 64, {})
+    obs, _ = envs.reset(seed=0)
+    targets = {k: torch.from_numpy(v) for k, v in aux_targets(envs.get_state(), 10).items()}
+    policy = MultimodalPolicy(envs.single_observation_space, envs.single_action_space, PolicyConfig(aux_heads=True))
+    optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss, terms = aux_loss(policy(obs, heads=("aux",)), targets)
+        first = first if first is not None else {k: float(v) for k, v in terms.items()}
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    out = policy(obs, heads=("aux",))
+    assert (out["aux_penguin"].argmax(dim=1) == targets["penguin"]).float().mean() > 0.9
+    assert (out["aux_heading"].argmax(dim=1) == targets["heading"]).float().mean() > 0.9
+    assert float(terms["train/aux_gold_loss"]) < 0.5 * first["train/aux_gold_loss"]
+
+
+def test_problems_are_named() -> None:
+    net = PolicyConfig(aux_heads=True)
+    assert aux_problem("Penguin-Bare-v0", {}, net) is None
+    assert "full view" in aux_problem("Penguin-Bare-v0", {"view": "ego"}, net)
+    assert "size + 2 = 8" in aux_problem("Penguin-Bare-v0", {"size": 6}, net)
+    assert "aux_heads=True" in aux_problem("Penguin-Bare-v0", {}, PolicyConfig())
+    with pytest.raises(ValueError, match="aux_heads need keypoints >= 2"):
+        PolicyConfig(aux_heads=True, keypoints=1)
