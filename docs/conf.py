@@ -30,7 +30,33 @@ html_title = "Penguin"
 exclude_patterns = ["_build"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": False}
+# No default options: a non-string default (such as "members": False) would override every
+# directive's own :members: option.
+autodoc_default_options = {}
+# Type lists only for parameters a docstring describes (not every field of a config dataclass).
+autodoc_typehints_description_target = "documented"
 napoleon_google_docstring = True
 nitpicky = False
 suppress_warnings = ["myst.header"]
+
+
+# Field and property docstrings here are plain reST sentences. Napoleon reads the first line of
+# an attribute docstring as "type: description" and would cut a sentence at its first colon,
+# so those docstrings are kept as written.
+_FIELD_KINDS = ("attribute", "property", "data")
+_field_docstrings: dict[str, list[str]] = {}
+
+
+def _remember_field_docstring(app, what, name, obj, options, lines):
+    if what in _FIELD_KINDS:
+        _field_docstrings[name] = list(lines)
+
+
+def _restore_field_docstring(app, what, name, obj, options, lines):
+    if what in _FIELD_KINDS and name in _field_docstrings:
+        lines[:] = _field_docstrings.pop(name)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _remember_field_docstring, priority=100)
+    app.connect("autodoc-process-docstring", _restore_field_docstring, priority=900)
