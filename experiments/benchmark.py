@@ -56,7 +56,7 @@ class Entry:
     def command(self, seed: int, runs_dir: Path, name: str, checkpoint: Path | None) -> list[str]:
         start = ["--init-from", str(checkpoint)] if checkpoint is not None else []
         return [sys.executable, "-m", "experiments.cli", "train", "--algo", self.algo, "--env", self.env_id,
-                *self.flags, *start, "--seed", str(seed), "--runs-dir", str(runs_dir), "--run-name", name,
+                *self.flags, *start, "--seed", str(seed), "--out", str(runs_dir), "--run-name", name,
                 "--no-progress"]
 
 
@@ -157,7 +157,7 @@ def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "spl_median": statistics.median(r["greedy_spl"] for r in rows),
         "wall_minutes_median": statistics.median(r["wall_time_s"] / 60 for r in rows),
         "env_steps_median": statistics.median(r["env_steps"] for r in rows),
-        "command": rows[0]["command"].replace(f"--seed {rows[0]['seed']}", "--seed S").split(" --runs-dir")[0],
+        "command": rows[0]["command"].replace(f"--seed {rows[0]['seed']}", "--seed S").split(" --out")[0],
     }
     for key in ("90", "95"):
         for what in ("minutes", "env_steps"):

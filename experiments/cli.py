@@ -35,9 +35,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def version() -> str:
+    """The installed penguin-rl version."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("penguin-rl")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown (not installed)"
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: penguin <command> [flags]   (penguin <command> --help for its flags)", "", "commands:"]
+    lines = ["usage: penguin <command> [flags]   (penguin <command> --help for its flags)",
+             "       penguin --version", "", "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
@@ -48,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
         return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        print(f"penguin {version()}")
+        return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         print(f"penguin: error: unknown command {command!r}; choose from {list(COMMANDS)}", file=sys.stderr)

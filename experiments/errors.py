@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from agents.checkpoint import CheckpointMismatchError
-
 
 class UsageError(Exception):
     """A bad command-line argument; the message names what is allowed."""
 
 
 #: Exceptions that mean "bad input" when raised while a command reads its arguments, builds a
-#: config (``TrainerConfig.validate``) or opens a checkpoint.
+#: config (``TrainerConfig.validate``) or opens a checkpoint (``agents.CheckpointMismatchError``
+#: is a ``ValueError``).
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointMismatchError,
     ValueError,
     TypeError,
     FileNotFoundError,

@@ -40,28 +40,38 @@ _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)\s*$")
 
 @dataclass(frozen=True)
 class Budget:
-    """Wall-time or env-step budget of one training run (exactly one is set)."""
+    """Wall-time or env-step budget of one training run (at most one is set; neither: each
+    algorithm's own budget, from its settings file)."""
 
     minutes: float | None = None
     env_steps: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.minutes is None) == (self.env_steps is None):
-            raise UsageError("give exactly one budget: wall time (--budget 10m) or --env-steps N")
+        if self.minutes is not None and self.env_steps is not None:
+            raise UsageError("give one budget: wall time (--budget 10m) or --env-steps N")
         if self.minutes is not None and self.minutes <= 0:
             raise UsageError(f"budget must be positive, got {self.minutes} minutes")
         if self.env_steps is not None and self.env_steps < 1:
             raise UsageError(f"--env-steps must be >= 1, got {self.env_steps}")
 
+    @property
+    def own(self) -> bool:
+        """Each algorithm trains for its own budget (its settings file's)."""
+        return self.minutes is None and self.env_steps is None
+
     def describe(self) -> str:
-        """``"10 min wall time"`` or ``"200,000 env steps"``."""
+        """``"10 min wall time"``, ``"200,000 env steps"`` or ``"each algorithm's own budget"``."""
         if self.minutes is not None:
             return f"{self.minutes:g} min wall time"
-        return f"{self.env_steps:,} env steps"
+        if self.env_steps is not None:
+            return f"{self.env_steps:,} env steps"
+        return "each algorithm's own budget (its settings file)"
 
     def slug(self) -> str:
-        """A file-name-safe form (``10m``, ``200000steps``), used in run names."""
-        return f"{self.minutes:g}m" if self.minutes is not None else f"{self.env_steps}steps"
+        """A file-name-safe form (``10m``, ``200000steps``, ``own``), used in run names."""
+        if self.minutes is not None:
+            return f"{self.minutes:g}m"
+        return f"{self.env_steps}steps" if self.env_steps is not None else "own"
 
 
 def parse_budget(text: str) -> Budget:
@@ -88,6 +98,8 @@ def budget_fields(config_class: type[TrainerConfig], budget: Budget, base: dict[
     for behaviour cloning scale its demonstration and DAgger steps to add up to the budget.
     """
     names = config_fields(config_class)
+    if budget.own:
+        return {}
     if budget.minutes is not None:
         return {"time_limit": budget.minutes}
     steps = int(budget.env_steps or 0)

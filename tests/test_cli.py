@@ -35,7 +35,7 @@ def ppo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("runs")
     capture = tmp_path_factory.mktemp("out") / "stdout.txt"
     argv = ["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--env-steps", "256",
-            "--runs-dir", str(root), "--seed", "3", *TINY_PPO]  # fmt: skip
+            "--out", str(root), "--seed", "3", *TINY_PPO]  # fmt: skip
     import contextlib
 
     with capture.open("w") as f, contextlib.redirect_stdout(f):
@@ -82,7 +82,7 @@ def test_config_file_then_budget_then_flags(tmp_path: Path) -> None:
         "policy:\n  hidden: 48\n  fusion: concat\n"
     )
     argv = ["--algo", "ppo", "--env", "Penguin-Bare-v0", "--config", str(yaml_file),
-            "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+            "--out", str(tmp_path / "runs")]  # fmt: skip
     from_file = train.resolve(argv)
     assert from_file.learning_rate == 3e-4 and from_file.num_envs == 8
     assert from_file.curriculum is False  # the file beats the preset
@@ -101,9 +101,9 @@ def test_config_file_then_budget_then_flags(tmp_path: Path) -> None:
 
     toml_file = tmp_path / "ppo.toml"
     toml_file.write_text("learning_rate = 2e-4\nseed = 7\n[policy]\nhidden = 40\n")
-    toml = train.resolve(["--algo", "ppo", "--config", str(toml_file), "--seed", "9"])
+    toml = train.resolve(["--algo", "ppo", "--env", "Penguin-Gold-v0", "--config", str(toml_file), "--seed", "9"])
     assert toml.learning_rate == 2e-4 and toml.policy.hidden == 40 and toml.seed == 9
-    assert toml.env_id == "Penguin-Bare-v0"  # PPOConfig's default env
+    assert toml.env_id == "Penguin-Gold-v0"
 
 
 def test_presets_and_budgets() -> None:
@@ -118,11 +118,59 @@ def test_train_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["train", "--help"], capsys)
     assert code == 0 and "--algo" in out
     assert all(name in out for name in registry.ALGORITHMS)
-    code, out, _ = run_cli(["train", "--algo", "ppo", "--help"], capsys)
+    code, out, _ = run_cli(["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--help"], capsys)
     assert code == 0
-    for flag in ("--total-env-steps", "--policy.hidden", "--init-from", "--seed", "--budget"):
+    for flag in ("--env-steps", "--policy.hidden", "--init-from", "--seed", "--budget", "--out"):
         assert flag in out
-    assert "Env steps of training" in out  # the field's docstring is its help
+    # grouped: the command's own flags, the run's, the algorithm's, the network's
+    positions = [out.index(title) for title in ("command options", "run options", "algorithm options", "policy options")]
+    assert positions == sorted(positions)
+    assert "Importance-ratio clipping range." in out  # the field's docstring is its help
+    assert "``" not in out and ":class:" not in out  # plain text, no reST
+    for old in ("--total-env-steps", "--time-limit", "--runs-dir", "--env-id"):  # no second name for a flag
+        assert old not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--algo", "ppo"], "name an env with --env, one of ['Penguin-Bare-v0'"),
+        (["train", "--algo", "nope", "--env", "Penguin-Bare-v0"], "unknown algorithm 'nope'; choose from"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--learning-rat", "1"], "did you mean --learning-rate?"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--gamma", "2"], "gamma must be in [0, 1], got 2.0"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--budget", "soon"], "malformed budget 'soon'"),
+        (["eval", "missing.pt"], "no checkpoint at missing.pt"),
+        (["eval", "missing.pt", "--levels", "train"], "--levels"),
+        (["play", "--env", "Penguin-Nope-v0"], "unknown env id 'Penguin-Nope-v0'"),
+        (["traces", "info"], "traces"),
+        (["bench", "--env", "Penguin-Nope-v0"], "unknown env id 'Penguin-Nope-v0'"),
+        (["compare", "--algos", "ppo", "--budget", "1m"], "name an env with --env"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.startswith("penguin ")
+
+
+def test_no_flag_has_two_names() -> None:
+    """Every command's flags, read from its parser: one name per flag (no alias pairs)."""
+    from experiments.commands import bench, compare, evaluate, play, traces
+    from experiments.commands.flags import known_flags
+
+    parsers = [compare.CompareFlags, evaluate.EvalFlags, play.PlayFlags, bench.BenchFlags, traces.Generate,
+               traces.Info, *(train.cli_class(registry.get(a)[0]) for a in registry.ALGORITHMS)]
+    for cls in parsers:
+        flags = [f for f in known_flags(cls) if not f.startswith("--no-")]
+        assert len(flags) == len(set(flags)), cls
+        aliases = {("--env", "--env-id"), ("--budget", "--time-limit"), ("--env-steps", "--total-env-steps"),
+                   ("--out", "--runs-dir")}
+        for a, b in aliases:
+            assert not (a in flags and b in flags), (cls, a, b)
 
 
 #: Per-trainer flags that keep a smoke run to seconds (trainers not listed need none).
@@ -138,7 +186,7 @@ def test_every_registered_trainer_runs(
     algo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["train", "--algo", algo, "--env", "Penguin-Bare-v0", "--env-steps", "64",
-            "--runs-dir", str(tmp_path), "--run-name", "smoke", "--eval-episodes", "2",
+            "--out", str(tmp_path), "--run-name", "smoke", "--eval-episodes", "2",
             "--final-eval-episodes", "2", "--policy.hidden", "32", "--threads", "1",
             "--no-progress", "--no-tensorboard", *SMOKE_FLAGS.get(algo, [])]  # fmt: skip
     code, out, err = run_cli(argv, capsys)
@@ -238,15 +286,14 @@ def bad_checkpoint(tmp_path: Path) -> Path:
         (["train", "--algo", "nope"], "unknown algorithm 'nope'; choose from ['bc', 'ppo'"),
         (["train"], "name an algorithm with --algo, one of ['bc', 'ppo'"),
         (["train", "--algo", "ppo", "--env", "Penguin-Nope-v0"], "unknown env id 'Penguin-Nope-v0'; choose from ['Penguin-Bare-v0'"),
-        (["train", "--algo", "ppo", "--learning-rat", "3"], "unknown config field(s) ['--learning-rat']; did you mean --learning-rate"),
-        (["train", "--algo", "ppo", "--seed", "abc"], "--seed"),
-        (["train", "--algo", "ppo", "--num-envs", "0"], "num_envs must be >= 1"),
-        (["train", "--algo", "ppo", "--budget", "10x"], "malformed budget '10x'; write a number and a unit: 90s, 10m or 1.5h"),
-        (["train", "--algo", "ppo", "--budget", "1m", "--env-steps", "5"], "give one budget"),
-        (["train", "--algo", "ppo", "--init-from", "missing.pt"], "init_from: no checkpoint at missing.pt"),
-        (["train", "--algo", "ppo", "--config", "BADFIELD"], "unknown config field 'learning_rat' for PPOConfig; allowed: ["),
-        (["train", "--algo", "ppo", "--config", "BADVALUE"], "num_envs: expected an integer, got 'many'"),
-        (["train", "--algo", "ppo", "--config", "missing.yaml"], "--config: no file at missing.yaml"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--learning-rat", "3"], "unknown flag(s) ['--learning-rat']; did you mean --learning-rate"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--seed", "abc"], "--seed"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--num-envs", "0"], "num_envs must be >= 1"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--budget", "10x"], "malformed budget '10x'; write a number and a unit: 90s, 10m or 1.5h"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--init-from", "missing.pt"], "init_from: no checkpoint at missing.pt"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--config", "BADFIELD"], "unknown config field 'learning_rat' for PPOConfig; allowed: ["),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--config", "BADVALUE"], "num_envs: expected an integer, got 'many'"),
+        (["train", "--algo", "ppo", "--env", "Penguin-Bare-v0", "--config", "missing.yaml"], "--config: no file at missing.yaml"),
         (["eval", "missing.pt"], "no checkpoint at missing.pt"),
         (["eval", "CORRUPT"], "is not a readable Penguin policy checkpoint"),
         (["eval", "FOREIGN"], "does not say which env it was trained on; pass --env, one of"),

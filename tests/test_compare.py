@@ -17,7 +17,7 @@ import pytest
 from algorithms.device import available_cores
 from algorithms.envs import make_vec_env
 from experiments import cli
-from experiments.commands.compare import parse_sets, resolve_parallelism
+from experiments.commands.compare import parse_overrides, resolve_parallelism
 from experiments.compare.grid import INTERRUPTED_FILE, RESULT_FILE, Job, prepare
 from experiments.presets import Budget
 from tests.small_policy import SMALL_SETTINGS
@@ -27,10 +27,10 @@ SEEDS = 2
 #: A grid that trains in seconds: a small network, 4,096 env steps, 20 evaluation levels.
 TINY = [
     "--env", "Penguin-Bare-v0", "--seeds", str(SEEDS), "--env-steps", "4096", "--threads", "1",
-    "--set", "eval_episodes=20", "--set", "final_eval_episodes=20",
-    "--set", "bc:total_steps=30", "--set", "bc:eval_every=15", "--set", "bc:num_envs=16",
-    "--set", "ppo:num_envs=16", "--set", "ppo:num_steps=32", "--set", "ppo:eval_every=2048",
-    *[arg for name, value in SMALL_SETTINGS.items() for arg in ("--set", f"policy.{name}={value}")],
+    "--eval-episodes", "20", "--final-eval-episodes", "20",
+    "--bc.total-steps", "30", "--bc.eval-every", "15", "--bc.num-envs", "16",
+    "--ppo.num-envs", "16", "--ppo.num-steps", "32", "--ppo.eval-every", "2048",
+    *[arg for name, value in SMALL_SETTINGS.items() for arg in (f"--policy.{name.replace('_', '-')}", str(value))],
 ]
 
 
@@ -105,13 +105,17 @@ def test_second_compare_reuses_and_force_retrains(local_out: Path, local_report:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--algos", "bc,nope", "--budget", "1m"], "unknown algorithm(s) ['nope']; choose from ["),
-        (["--algos", "bc", "--budget", "ten minutes"], "malformed budget 'ten minutes'"),
-        (["--algos", "bc"], "give a budget"),
-        (["--algos", "bc", "--budget", "1m", "--workers", str(available_cores() + 1), "--threads", "1"],
-         f"exceeds the {available_cores()} cores available"),
-        (["--algos", "bc", "--budget", "1m", "--set", "no_such_field=1"], "unknown config field(s) ['no_such_field']"),
+        (["--algos", "bc,nope", "--env", "Penguin-Bare-v0", "--budget", "1m"], "unknown algorithm(s) ['nope']; choose from ["),
+        (["--algos", "bc", "--env", "Penguin-Bare-v0", "--budget", "ten minutes"], "malformed budget 'ten minutes'"),
+        (["--algos", "bc", "--env", "Penguin-Bare-v0"], "give a budget"),
+        (["--algos", "bc", "--budget", "1m"], "name an env with --env"),
+        (["--algos", "bc", "--env", "Penguin-Bare-v0", "--budget", "1m", "--workers", str(available_cores() + 1),
+          "--threads", "1"], f"exceeds the {available_cores()} cores available"),
+        (["--algos", "bc", "--env", "Penguin-Bare-v0", "--budget", "1m", "--no-such-field", "1"],
+         "unknown flag(s) ['--no-such-field']"),
+        (["--algos", "ppo", "--env", "Penguin-Bare-v0", "--budget", "1m", "--ppo.num-env", "1"], "--ppo.num-envs"),
         (["--algos", "bc", "--env", "Penguin-Nope-v0", "--budget", "1m"], "unknown env id 'Penguin-Nope-v0'"),
+        (["--algos", "ppo", "--env", "Penguin-Bare-v0", "--budget", "1m", "--ppo.gamma", "3"], "gamma must be in [0, 1]"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
@@ -132,16 +136,18 @@ def test_oversubscription_is_refused_and_defaults_fit() -> None:
     assert resolve_parallelism("local", None, 2, jobs=8, cores=4) == (2, 2)
 
 
-def test_set_applies_to_all_or_one_algorithm() -> None:
-    sets = ["eval_episodes=20", "ppo:num_envs=16", "dqn:batch_size=8", "policy.hidden=64", "device=cpu"]
-    assert parse_sets(sets, ["bc", "ppo"]) == {
-        "bc": {"eval_episodes": 20, "policy": {"hidden": 64}, "device": "cpu"},
-        "ppo": {"eval_episodes": 20, "num_envs": 16, "policy": {"hidden": 64}, "device": "cpu"},
-    }  # dqn is registered but not compared: its setting is ignored
-    with pytest.raises(cli.UsageError, match="unknown algorithm 'nope'"):
-        parse_sets(["nope:num_envs=1"], ["bc"])
-    with pytest.raises(cli.UsageError, match="FIELD=VALUE"):
-        parse_sets(["eval_episodes"], ["bc"])
+def test_train_flags_apply_to_every_algorithm_that_has_them_or_to_one() -> None:
+    args = ["--eval-episodes", "20", "--ppo.num-envs", "16", "--dqn.batch-size", "8", "--policy.hidden", "64",
+            "--device", "cpu", "--no-curriculum"]
+    out = parse_overrides(args, ["bc", "ppo"], "Penguin-Bare-v0")
+    assert {k: v for k, v in out["bc"].items() if k != "policy"} == {"eval_episodes": 20, "device": "cpu"}
+    assert {k: v for k, v in out["ppo"].items() if k != "policy"} == {
+        "eval_episodes": 20, "num_envs": 16, "device": "cpu", "curriculum": False}  # bc has no curriculum
+    assert out["bc"]["policy"].hidden == out["ppo"]["policy"].hidden == 64  # dqn is not compared: ignored
+    with pytest.raises(cli.UsageError, match="did you mean --ppo.num-envs"):
+        parse_overrides(["--ppo.num-env", "1"], ["bc", "ppo"], "Penguin-Bare-v0")
+    with pytest.raises(cli.UsageError, match=r"unknown flag\(s\) \['--gama'\]"):
+        parse_overrides(["--gama", "0.9"], ["bc", "ppo"], "Penguin-Bare-v0")
 
 
 def _job(tmp_path: Path, budget: Budget) -> Job:
@@ -280,7 +286,7 @@ def test_a_failing_worker_is_reported_and_a_rerun_trains_only_it(
 ) -> None:
     corrupt = tmp_path / "traces.h5"
     corrupt.write_bytes(b"not an hdf5 file")  # passes the config's check (it exists), fails in the worker
-    grid = ["--algos", "bc,ppo", *TINY, "--seeds", "1", "--set", f"bc:dataset={corrupt}", "--out", str(tmp_path / "c")]
+    grid = ["--algos", "bc,ppo", *TINY, "--seeds", "1", "--bc.dataset", str(corrupt), "--out", str(tmp_path / "c")]
     assert compare(*grid) == 1
     printed = capsys.readouterr()
     assert "bc seed 0: FAILED (exit status 1:" in printed.out and "ppo seed 0: greedy" in printed.out
@@ -315,14 +321,13 @@ def test_a_killed_worker_is_reported_and_its_run_starts_again(tmp_path: Path) ->
 
 def test_ray_tasks_that_raise_or_are_cancelled_are_reported(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    from experiments.commands.compare import parse_sets
+    from experiments.commands.compare import parse_overrides
     from experiments.compare.backends import RayBackend
     from experiments.compare.grid import make_jobs
 
     corrupt = tmp_path / "traces.h5"
     corrupt.write_bytes(b"not an hdf5 file")
-    sets = parse_sets([TINY[i + 1] for i, arg in enumerate(TINY) if arg == "--set"] + [f"bc:dataset={corrupt}"],
-                      ["bc", "ppo"])
+    sets = parse_overrides([*TINY[8:], "--bc.dataset", str(corrupt)], ["bc", "ppo"], "Penguin-Bare-v0")
     bad, slow = make_jobs(["bc", "ppo"], "Penguin-Bare-v0", [0], Budget(env_steps=2_000_000), sets, 1, tmp_path / "out")
     backend = RayBackend(threads=1, workers=None, local_cores=2)
     backend.connect()

@@ -32,7 +32,7 @@ TINY_PPO = [
 
 
 def train_command(runs: Path, name: str, *more: str) -> list[str]:
-    return [sys.executable, "-m", "experiments.cli", "train", *TINY_PPO, "--runs-dir", str(runs), "--run-name", name, *more]
+    return [sys.executable, "-m", "experiments.cli", "train", *TINY_PPO, "--out", str(runs), "--run-name", name, *more]
 
 
 def run_path(runs: Path, name: str) -> Path:
@@ -166,7 +166,7 @@ def test_a_full_disk_prints_one_line_and_keeps_the_previous_file(tmp_path, monke
 
     monkeypatch.setattr(FileWriter, "write", full_disk)
     runs = tmp_path / "runs"
-    code = cli.main(["train", *command, "--runs-dir", str(runs), "--run-name", "full"])
+    code = cli.main(["train", *command, "--out", str(runs), "--run-name", "full"])
     err = capsys.readouterr().err
     assert code == cli.EXIT_DISK_FULL
     lines = [line for line in err.splitlines() if line.strip()]

@@ -13,34 +13,41 @@ vector env, MiniGrid when installed); the trainer table is :mod:`experiments.ben
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 import penguin_env
-from experiments.commands.flags import ArgumentParser, parse_args
+from experiments.commands.flags import parse
 from experiments.errors import UsageError
 
 PROG = "penguin bench"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog=PROG,
-        description="Env steps per second of the env (single, Gymnasium vector envs, native vector "
-        "env, MiniGrid if installed) and of each reinforcement-learning trainer (ours and "
-        "stable-baselines3's, same env and threads), written as bench.md and bench.json.",
-    )
-    p.add_argument("--env", default="Penguin-Gold-v0", help=f"env id, one of {list(penguin_env.ENV_IDS)} (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="smoke-sized: short timings, fewer env sizes, 1,024 env steps per trainer")
-    p.add_argument("--trainers", help="comma-separated trainers to time (default: every registered RL trainer); 'none' skips them")
-    p.add_argument("--trainer-steps", type=int, default=None, help="env steps per trainer run (default: 50,000, past DQN's learning_starts; quick: 1,024)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads for every trainer (default: every core this process may use)")
-    p.add_argument("--seconds", type=float, default=None, help="seconds per env timing (default 1.0; quick 0.05)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per env figure, best kept (default 3; quick 1)")
-    return p
+@dataclass
+class BenchFlags:
+    """What to time, and where to write it."""
+
+    env: str = "Penguin-Gold-v0"
+    """The env id."""
+    out: Path = Path("results")
+    """Folder of bench.md and bench.json."""
+    quick: bool = False
+    """Smoke-sized: short timings, fewer env sizes, 1,024 env steps per trainer."""
+    trainers: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: every reinforcement-learning trainer)")] = None
+    """Comma-separated trainers to time; none skips them."""
+    trainer_steps: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: 50,000; 1,024 with --quick)")] = None
+    """Env steps of each trainer's timed run."""
+    threads: int = 0
+    """Torch threads of every trainer (0: every core this process may use)."""
+    seconds: Annotated[float | None, tyro.conf.arg(help_behavior_hint="(default: 1; 0.05 with --quick)")] = None
+    """Seconds per env timing."""
+    repeats: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: 3; 1 with --quick)")] = None
+    """Timed runs per env figure, the best kept."""
 
 
 def _trainers(text: str | None) -> list[str]:
@@ -60,9 +67,15 @@ def _trainers(text: str | None) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """``penguin bench [flags]``."""
-    args = parse_args(build_parser(), argv)
-    if args is None:
-        return 0
+    description = ("Env steps per second of the env (single, Gymnasium vector envs, native vector env, MiniGrid if "
+                   "installed) and of each reinforcement-learning trainer (ours and stable-baselines3's, same env "
+                   "and threads), written as bench.md and bench.json.")
+    try:
+        args, _ = parse(BenchFlags, argv, PROG, description)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return 0
+        raise
     if args.env not in penguin_env.ENV_IDS:
         raise UsageError(f"unknown env id {args.env!r}; choose from {list(penguin_env.ENV_IDS)}")
     seconds = args.seconds if args.seconds is not None else (0.05 if args.quick else 1.0)

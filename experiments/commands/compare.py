@@ -32,14 +32,17 @@ locally; see :mod:`experiments.compare.backends` for pointing it at a cluster.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, Literal
 
+import tyro
+
+import penguin_env
 from agents.files import write_text_atomic
 from algorithms import registry
 from algorithms.device import available_cores
@@ -49,13 +52,11 @@ from experiments.compare.lock import OutputLock
 from experiments.compare.plots import plot_curves
 from experiments.compare.report import build_report, markdown, pct
 from experiments.errors import UsageError, user_input
-from experiments.presets import Budget, config_fields, parse_budget, preset_fields
+from experiments.presets import Budget, config_fields, parse_budget
 
 QUICK_ALGOS = ("bc", "ppo", "grpo", "dqn")
-"""``--quick`` compares those of these that are registered."""
-QUICK_BUDGET = "2m"
-"""``--quick``'s wall-time budget per run: the same for every algorithm, so the table shows
-what each does in the same time (an env-step budget that suits BC is nothing for RL)."""
+"""``--quick`` compares those of these that are registered, each with its own settings and budget
+for Bare (``experiments/hyperparams/<algo>.yml``)."""
 QUICK_EVAL = {"eval_episodes": 100, "final_eval_episodes": 200}
 """``--quick`` evaluates on fewer held-out levels than the trainers' defaults (100 during
 training, 200 at the end, instead of 200 and 500) to leave the time to training."""
@@ -80,81 +81,129 @@ the env, evaluation and Python overhead gain nothing. Recorded in every local ``
 the faster way is the default (:func:`default_workers`)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises :class:`UsageError` (one line, exit 2) instead of printing usage."""
+@dataclass
+class CompareFlags:
+    """Which algorithms, on which env, with how many seeds and what budget each; where it runs."""
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="penguin compare",
-        description="Train algorithms x seeds under one budget in separate worker processes; "
-        "write compare.md, compare.json and curves.png.",
-        epilog="Run the same command again to reuse finished runs; Ctrl-C keeps them.",
-    )
-    p.add_argument("--algos", default=None, help=f"comma-separated algorithms, from {list(registry.ALGORITHMS)} "
-                   f"(default: those of {','.join(QUICK_ALGOS)} that are registered)")
-    p.add_argument("--env", default="Penguin-Bare-v0", help="env id (default Penguin-Bare-v0)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per algorithm (default 3; 1 with --quick)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--budget", default=None, help="wall time per run: 90s, 10m, 1.5h")
-    budget.add_argument("--env-steps", type=int, default=None, help="env steps per run (bc: solver-labelled steps)")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="local worker processes (default) or Ray tasks (pip install -e \".[ray]\")")
-    p.add_argument("--workers", type=int, default=None,
-                   help="runs at once (local default: what is fastest on this machine, see compare.json)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / workers)")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default results/compare/<env>)")
-    p.add_argument("--force", action="store_true", help="train again even where a finished run exists")
-    p.add_argument("--wait", action="store_true",
-                   help="if another comparison is using --out, wait for it to finish instead of stopping")
-    p.add_argument("--quick", action="store_true",
-                   help=f"bc, ppo, grpo, dqn on Bare, 1 seed, {QUICK_BUDGET} each, fewer evaluation levels (minutes)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="[ALGO:]FIELD=VALUE",
-                   help="a config field for every algorithm, or for one with ALGO: in front (ignored when ALGO "
-                   "is not compared); "
-                   "policy.FIELD sets a network field; VALUE is JSON or a plain string (repeatable)")
-    return p
+    algos: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: bc,ppo,grpo,dqn)")] = None
+    """Comma-separated algorithms (bc, ppo, grpo, dqn, sb3-ppo, sb3-dqn)."""
+    env: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(required; Penguin-Bare-v0 with --quick)")] = None
+    """The env id (Penguin-Bare-v0, Penguin-Gold-v0, Penguin-Walls-v0, Penguin-Lang-v0)."""
+    seeds: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: 3; 1 with --quick)")] = None
+    """Seeds 0..N-1 per algorithm."""
+    budget: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(one of the two required, but with --quick)")] = None
+    """Wall time of every run (90s, 10m, 1.5h), the same for every algorithm."""
+    env_steps: Annotated[int | None, tyro.conf.arg(help_behavior_hint="")] = None
+    """Env steps of every run (behaviour cloning: labelled steps), instead of --budget."""
+    out: Annotated[Path | None, tyro.conf.arg(help_behavior_hint="(default: results/compare/ENV)")] = None
+    """Folder of the report and the runs."""
+    backend: Literal["local", "ray"] = "local"
+    """Local worker processes, or Ray tasks (pip install -e ".[ray]")."""
+    workers: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: one per core)")] = None
+    """Runs at once on this machine."""
+    threads: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: cores / workers)")] = None
+    """Torch threads per run."""
+    force: bool = False
+    """Train again even where a finished run exists."""
+    wait: bool = False
+    """If another comparison is using --out, wait for it to finish instead of stopping."""
+    quick: bool = False
+    """bc, ppo, grpo and dqn on Penguin-Bare-v0, one seed each, with their own settings and budgets."""
 
 
-def parse_value(text: str) -> Any:
-    """``--set`` values: JSON (numbers, true/false, null, lists), else the plain string."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"True": True, "False": False, "None": None}.get(text, text)
+OVERRIDES_HELP = """Any flag of `penguin train` sets that config field for every compared algorithm that has it
+(--eval-episodes 100, --policy.hidden 64); prefixed with an algorithm, for that one only
+(--ppo.num-envs 32, --dqn.learning-rate 5e-4)."""
 
 
-def parse_sets(items: list[str], algos: list[str]) -> dict[str, dict[str, Any]]:
-    """``--set`` items -> algorithm -> config fields (``policy`` as a partial dict)."""
-    out: dict[str, dict[str, Any]] = {a: {} for a in algos}
-    for item in items:
-        target, eq, value = item.partition("=")
-        if not eq or not target:
-            raise UsageError(f"--set {item!r}: write FIELD=VALUE or ALGO:FIELD=VALUE")
-        algo, colon, name = target.rpartition(":")
-        if colon and algo not in registry.ALGORITHMS:
-            raise UsageError(f"--set {item!r}: unknown algorithm {algo!r}; choose from {list(registry.ALGORITHMS)}")
-        # a setting for a registered algorithm that is not compared this time is ignored, so
-        # one command line can serve several --algos selections
-        for a in ([algo] if algo in algos else []) if colon else algos:
-            fields_ = out[a]
-            if name.startswith("policy."):
-                fields_.setdefault("policy", {})[name.split(".", 1)[1]] = parse_value(value)
-            else:
-                fields_[name.replace("-", "_")] = parse_value(value)
+def _flag_groups(args: list[str]) -> list[list[str]]:
+    """``["--a", "1", "--b", "--c", "x", "y"]`` -> ``[["--a", "1"], ["--b"], ["--c", "x", "y"]]``."""
+    groups: list[list[str]] = []
+    for arg in args:
+        if arg.startswith("--"):
+            groups.append([arg])
+        elif groups:
+            groups[-1].append(arg)
+        else:
+            raise UsageError(f"unexpected argument {arg!r} (`penguin compare --help` lists the flags)")
+    return groups
+
+
+def parse_overrides(args: list[str], algos: list[str], env_id: str) -> dict[str, dict[str, Any]]:
+    """``penguin train`` flags given to ``penguin compare`` -> algorithm -> config fields.
+
+    A plain flag applies to every compared algorithm whose config has it; ``--ALGO.flag`` to
+    that algorithm only (ignored when ALGO is registered but not compared, so one command line
+    can serve several ``--algos``). The values are parsed as ``penguin train`` parses them.
+
+    Raises:
+        UsageError: a flag no compared algorithm has, or a bad value.
+    """
+    from experiments.commands.flags import known_flags, parse, unknown_flags_error
+    from experiments.commands.train import OWN_FIELDS, cli_class
+    from experiments.presets import build_config
+
+    groups = _flag_groups(args)
+    per_algo: dict[str, list[str]] = {a: [] for a in algos}
+    used = [False] * len(groups)
+    flags_of: dict[str, tuple[type, Any, list[str]]] = {}
+    base_policy: dict[str, Any] = {}
+    for algo in algos:
+        config_class, _ = registry.get(algo)
+        flags_class = cli_class(config_class)
+        with user_input():
+            base = build_config(algo, env_id)
+        default = _flags_default(flags_class, base)
+        base_policy[algo] = base.policy
+        known = [f for f in known_flags(flags_class, default) if not f.startswith(("--algo", "--env", "--recipe",
+                                                                                    "--config", "--budget", "--out"))]
+        flags_of[algo] = (flags_class, default, known)
+    for i, group_ in enumerate(groups):
+        flag = group_[0].split("=", 1)[0]
+        prefix, dot, rest = flag[2:].partition(".")
+        if dot and prefix in registry.ALGORITHMS:
+            used[i] = True
+            if prefix in per_algo:
+                name = "--" + rest
+                if name not in flags_of[prefix][2]:
+                    raise unknown_flags_error([flag], [f"--{prefix}.{k[2:]}" for k in flags_of[prefix][2]],
+                                              "penguin compare")
+                per_algo[prefix] += [name + group_[0][len(flag):], *group_[1:]]
+            continue
+        for algo in algos:
+            if flag in flags_of[algo][2]:
+                used[i] = True
+                per_algo[algo] += group_
+    unused = [groups[i][0] for i in range(len(groups)) if not used[i]]
+    if unused:
+        every = sorted({f for _, _, known in flags_of.values() for f in known})
+        raise unknown_flags_error(unused, every, "penguin compare")
+    out: dict[str, dict[str, Any]] = {}
+    for algo, given in per_algo.items():
+        flags_class, default, _ = flags_of[algo]
+        parsed, _ = parse(flags_class, given, f"penguin compare ({algo})", "", default=default)
+        chosen = {**dataclasses.asdict(parsed.run), **dataclasses.asdict(parsed.algorithm)}
+        before = {**dataclasses.asdict(default.run), **dataclasses.asdict(default.algorithm)}
+        fields_ = {k: v for k, v in chosen.items() if v != before[k] and k not in OWN_FIELDS}
+        if parsed.policy != default.policy:
+            fields_["policy"] = type(base_policy[algo])(**dataclasses.asdict(parsed.policy))
+        out[algo] = fields_
     return out
 
 
-def with_preset_policy(algo: str, env_id: str, fields_: dict[str, Any]) -> dict[str, Any]:
-    """Apply a partial ``policy`` override on top of the preset's network, not the defaults."""
-    if not isinstance(fields_.get("policy"), dict):
-        return fields_
-    preset = preset_fields(algo, env_id).get("policy")
-    base = dataclasses.asdict(preset) if dataclasses.is_dataclass(preset) else dict(preset or {})
-    return {**fields_, "policy": {**base, **fields_["policy"]}}
+def _flags_default(flags_class: type, base: Any) -> Any:
+    """The train flags' default instance holding ``base``'s values."""
+    import typing
+
+    def bare(t: Any) -> Any:
+        return typing.get_args(t)[0] if typing.get_origin(t) is typing.Annotated else t
+
+    types_ = {f.name: bare(f.type) for f in dataclasses.fields(flags_class)}
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    make = {name: types_[name](**{f.name: values[f.name] for f in dataclasses.fields(types_[name])})
+            for name in ("run", "algorithm")}
+    policy = types_["policy"](**dataclasses.asdict(base.policy))
+    return flags_class(command=types_["command"](), policy=policy, **make)
 
 
 def quick_overrides(algo: str) -> dict[str, Any]:
@@ -210,13 +259,13 @@ def resolve_algos(text: str | None) -> list[str]:
     return algos
 
 
-def resolve_budget(args: argparse.Namespace) -> Budget:
+def resolve_budget(args: CompareFlags) -> Budget:
     if args.env_steps is not None:
         return Budget(env_steps=args.env_steps)
     if args.budget is not None:
         return parse_budget(args.budget)
     if args.quick:
-        return parse_budget(QUICK_BUDGET)
+        return Budget()  # each algorithm's own settings and budget
     raise UsageError("give a budget: wall time (--budget 10m) or --env-steps N (or use --quick)")
 
 
@@ -239,7 +288,23 @@ def print_done(total: int) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    from experiments.commands.flags import parse
+
+    description = ("Train algorithms x seeds under one budget in separate worker processes; write compare.md, "
+                   "compare.json and curves.png. Run the same command again to reuse finished runs; Ctrl-C "
+                   "keeps them. " + " ".join(OVERRIDES_HELP.split()))
+    try:
+        args, rest = parse(CompareFlags, argv, "penguin compare", description, allow_unknown=True)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return 0
+        raise
+    if args.quick and args.env is None:
+        args.env = "Penguin-Bare-v0"
+    if args.env is None:
+        raise UsageError("name an env with --env, one of " + str(list(penguin_env.ENV_IDS)))
+    if args.env not in penguin_env.ENV_IDS:
+        raise UsageError(f"unknown env id {args.env!r}; choose from {list(penguin_env.ENV_IDS)}")
     algos = resolve_algos(args.algos)
     budget = resolve_budget(args)
     seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
@@ -248,11 +313,10 @@ def main(argv: list[str]) -> int:
     cores = available_cores()
     workers, threads = resolve_parallelism(args.backend, args.workers, args.threads, len(algos) * len(seeds), cores)
     out = (args.out or Path("results") / "compare" / args.env).resolve()
-    overrides = parse_sets(args.sets, algos)
+    overrides = parse_overrides(rest, algos, args.env)
     for algo in algos:
         if args.quick:
             overrides[algo] = {**quick_overrides(algo), **overrides[algo]}
-        overrides[algo] = with_preset_policy(algo, args.env, overrides[algo])
     with user_input():
         jobs = make_jobs(algos, args.env, seeds, budget, overrides, threads, out)
     backend: LocalBackend | RayBackend
@@ -268,7 +332,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run(
-    args: argparse.Namespace,
+    args: CompareFlags,
     argv: list[str],
     algos: list[str],
     budget: Budget,

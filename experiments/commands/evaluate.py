@@ -17,13 +17,15 @@ the ones that ended pressing into a wall) and episodes that ended early.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from experiments.commands.flags import ArgumentParser, parse_args
+import tyro
+
+from experiments.commands.flags import parse
 from experiments.errors import UsageError
 
 PROG = "penguin eval"
@@ -47,47 +49,35 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return low, high
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog=PROG,
-        description=(
-            "Evaluate a checkpoint on levels its run never trained on (one episode per level; by "
-            "default the test levels, which nothing was tuned on) with unseen instruction "
-            "phrasings. Prints the success rate with its 95% confidence interval (Wilson score "
-            "interval), SPL, mean return and mean episode length."
-        ),
-    )
-    p.add_argument("checkpoint", help="a policy checkpoint (.pt), e.g. runs/<env>/<algo>/<run>/checkpoints/final.pt")
-    p.add_argument("--env", help="env id (default: the env the checkpoint was trained on)")
-    p.add_argument("--episodes", type=int, default=500, help="held-out levels to play, one episode each (default: %(default)s)")
-    p.add_argument("--sample", action="store_true", help="sample actions from the policy (default: greedy)")
-    p.add_argument(
-        "--paraphrases",
-        choices=("train", "test", "all"),
-        default="test",
-        help="instruction phrasings (default: %(default)s, never seen in training)",
-    )
-    p.add_argument(
-        "--levels",
-        choices=("test", "validation"),
-        default="test",
-        help="which levels the run never trained on: test (default, ids from 2,000,000: nothing was tuned on "
-        "them) or validation (ids from 1,000,000: evaluated during training, they chose best.pt)",
-    )
-    p.add_argument(
-        "--start-level",
-        type=int,
-        default=None,
-        help="first level id (default: the first of --levels)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of sampled actions (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
-    p.add_argument("--video", metavar="OUT.gif|OUT.mp4", help="write the first episodes as a video (instruction and solver path drawn on)")
-    p.add_argument("--video-episodes", type=int, default=3, help="episodes in the video (default: %(default)s)")
-    return p
+@dataclass
+class EvalFlags:
+    """A checkpoint, and the levels and phrasings to evaluate it on."""
+
+    checkpoint: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="CHECKPOINT")]]
+    """A policy checkpoint (.pt), e.g. runs/ENV/ALGO/RUN/checkpoints/final.pt."""
+    env: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: the env it was trained on)")] = None
+    """The env id to evaluate on."""
+    episodes: int = 500
+    """Levels to play, one episode each."""
+    levels: Literal["test", "validation"] = "test"
+    """Test levels (ids from 2,000,000: nothing was tuned on them) or validation levels (ids from 1,000,000: evaluated during training, they chose best.pt)."""
+    start_level: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: the first of --levels)")] = None
+    """First level id."""
+    paraphrases: Literal["train", "test", "all"] = "test"
+    """Instruction phrasings (test: never seen in training)."""
+    sample: bool = False
+    """Sample actions from the policy instead of taking the most likely one (greedy)."""
+    seed: int = 0
+    """Seed of sampled actions."""
+    json: bool = False
+    """Also print the results as one JSON object on the last line."""
+    video: str | None = None
+    """Write the first episodes as a video (OUT.gif or OUT.mp4), the instruction and the solver's path drawn on."""
+    video_episodes: int = 3
+    """Episodes in the video."""
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: EvalFlags) -> None:
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     if args.video_episodes < 1:
@@ -111,9 +101,15 @@ def print_by_task(by_task: dict[str, dict[str, float]]) -> None:
 
 def main(argv: list[str]) -> int:
     """``penguin eval CKPT [flags]``."""
-    args = parse_args(build_parser(), argv)
-    if args is None:
-        return 0
+    description = ("Evaluate a checkpoint on levels its run never trained on (one episode per level) with "
+                   "unseen instruction phrasings: the success rate with its 95% confidence interval (Wilson), "
+                   "SPL, mean return and episode length, and per task how the failures ended.")
+    try:
+        args, _ = parse(EvalFlags, argv, PROG, description)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return 0
+        raise
     _check(args)
     from algorithms.envs import HeldOut
     from algorithms.evaluation import evaluate

@@ -13,31 +13,66 @@ command says so and exits with status 1; ``SDL_VIDEODRIVER=dummy`` runs it witho
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from experiments.commands.flags import ArgumentParser, parse_args
+import tyro
+
+from experiments.commands.flags import parse
 from experiments.errors import UsageError
 
 PROG = "penguin play"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from penguin_env.play import add_arguments
+@dataclass
+class PlayFlags:
+    """The env and window, and optionally an agent to watch."""
 
-    p = ArgumentParser(
-        prog=PROG,
-        description="Play a Penguin env in a pygame window (LEFT/RIGHT turn, UP forward, DOWN "
-        "backward, SPACE stop, r restart, n next level, Esc quit), or with --agent watch a "
-        "trained policy play (SPACE pause/resume, s one step).",
-    )
-    # No fixed default env: with --agent the checkpoint's env is the default.
-    add_arguments(p, env_default=None)
-    p.add_argument("--agent", metavar="CKPT", help="a policy checkpoint to watch play (its env is the default --env)")
-    p.add_argument("--sample", action="store_true", help="the agent samples its actions (default: greedy)")
-    p.add_argument("--speed", type=float, default=4.0, help="agent steps per second (default: %(default)s; 0: one per frame)")
-    return p
+    env: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: the agent's env, else Penguin-Lang-v0)")] = None
+    """The env id (Penguin-Bare-v0, Penguin-Gold-v0, Penguin-Walls-v0, Penguin-Lang-v0)."""
+    agent: Annotated[str | None, tyro.conf.arg(metavar="CHECKPOINT")] = None
+    """A policy checkpoint to watch play, instead of playing by hand."""
+    sample: bool = False
+    """The agent samples its actions instead of taking the most likely one."""
+    speed: float = 4.0
+    """Agent steps per second (0: one per frame)."""
+    seed: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: random)")] = None
+    """Seed of the first level."""
+    size: int | None = None
+    """Interior cells per side (3..32)."""
+    max_steps: int | None = None
+    """Truncate episodes after this many steps."""
+    step_penalty: float | None = None
+    """Subtracted from the reward at every step."""
+    paraphrases: Literal["train", "test", "all"] | None = None
+    """Instruction phrasings."""
+    num_levels: int | None = None
+    """Play only this many levels (0: unlimited)."""
+    start_level: int | None = None
+    """First level id."""
+    radius: int | None = None
+    """Penguin-Bare-v0 only: the gold lies within this many cells."""
+    hint: bool = False
+    """Draw a blue line from the penguin to the nearest gold."""
+    fps: int = 30
+    """Frame rate cap."""
+    max_frames: int | None = None
+    """Quit after this many frames (for scripted runs)."""
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The ``gym.make`` keyword arguments given (unset ones left out)."""
+        names = ("size", "max_steps", "step_penalty", "paraphrases", "num_levels", "start_level", "radius")
+        kwargs = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        if self.hint:
+            kwargs["hint"] = True
+        return kwargs
+
+
+def _env_ids() -> list[str]:
+    import penguin_env
+
+    return list(penguin_env.ENV_IDS)
 
 
 def _agent(policy: Any, sample: bool, seed: int | None) -> Any:
@@ -58,14 +93,22 @@ def _agent(policy: Any, sample: bool, seed: int | None) -> Any:
 
 def main(argv: list[str]) -> int:
     """``penguin play [flags]``."""
-    args = parse_args(build_parser(), argv)
-    if args is None:
-        return 0
-    from penguin_env.play import PlaySession, env_kwargs_from_args, play
+    description = ("Play a Penguin env in a pygame window (LEFT/RIGHT turn, UP forward, DOWN backward, SPACE "
+                   "stop, r restart, n next level, Esc quit), or with --agent watch a trained policy play "
+                   "(SPACE pause/resume, s one step).")
+    try:
+        args, _ = parse(PlayFlags, argv, PROG, description)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return 0
+        raise
+    from penguin_env.play import PlaySession, play
 
     if args.speed < 0:
         raise UsageError(f"--speed must be >= 0, got {args.speed}")
-    kwargs = env_kwargs_from_args(args)
+    if args.env is not None and args.env not in _env_ids():
+        raise UsageError(f"unknown env id {args.env!r}; choose from {_env_ids()}")
+    kwargs = args.env_kwargs()
     agent, name, env_id = None, "agent", args.env or "Penguin-Lang-v0"
     if args.agent is not None:
         from experiments.checkpoints import load_for_env

@@ -12,50 +12,73 @@ does not; a file that is missing exits with 2, like every bad argument.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
 import penguin_env
-from experiments.commands.flags import ArgumentParser, parse_args, parse_env_kwargs
+from experiments.commands.flags import parse, parse_env_kwargs
 from experiments.errors import UsageError, user_input
 
 PROG = "penguin traces"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="Generate, verify or describe solver-trace datasets (one HDF5 file each).")
-    sub = p.add_subparsers(dest="action", metavar="{generate,verify,info}")
-    sub.required = True
-    gen = sub.add_parser(
-        "generate",
-        help="play the exact solver on seeded levels and write a trace file",
-        description="Play the exact solver on seeded levels (optionally with random detours it "
-        "recovers from) and write observations, solver labels, actions, rewards and states to "
-        "one HDF5 file (written to a temporary name, then renamed).",
-    )
-    gen.add_argument("out", type=Path, help="the .h5 file to write (replaced if it exists)")
-    gen.add_argument("--env", default="Penguin-Gold-v0", help=f"env id, one of {list(penguin_env.ENV_IDS)} (default: %(default)s)")
-    gen.add_argument("--episodes", type=int, default=1000, help="episodes to play (default: %(default)s)")
-    gen.add_argument("--seed", type=int, default=0, help="base seed; the same seed gives the same file (default: %(default)s)")
-    gen.add_argument("--epsilon", type=float, default=0.1, help="probability of a random non-STOP action per step; labels stay the solver's (default: %(default)s)")
-    gen.add_argument("--env-kwargs", nargs="+", metavar="K=V", help="env keyword arguments (size=6 image_size=96 ...)")
-    gen.add_argument("--workers", type=int, default=1, help="worker processes; the output is the same for any number (default: %(default)s)")
-    gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    ver = sub.add_parser("verify", help="replay every episode and check everything stored", description="Load (checking format and checksums), then replay every episode from its seed and stored actions and compare images, tokens, states, labels, rewards and flags.")
-    ver.add_argument("path", type=Path, help="a trace file")
-    info = sub.add_parser("info", help="what a trace file holds", description="Describe a trace file: env, settings, counts, success rate, episode lengths, tasks, versions.")
-    info.add_argument("path", type=Path, help="a trace file")
-    info.add_argument("--json", action="store_true", help="print one JSON object")
-    return p
+@dataclass
+class Generate:
+    """Play the exact solver on seeded levels (optionally with random detours it recovers from) and
+    write observations, solver labels, actions, rewards and states to one HDF5 file."""
+
+    out: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="OUT.h5")]]
+    """The file to write (replaced if it exists; written to a temporary name, then renamed)."""
+    env: str = "Penguin-Gold-v0"
+    """The env id."""
+    episodes: int = 1000
+    """Episodes to play."""
+    seed: int = 0
+    """Base seed; the same seed gives the same file."""
+    epsilon: float = 0.1
+    """Probability of a random non-STOP action per step; the labels stay the solver's."""
+    env_kwargs: list[str] = field(default_factory=list)
+    """Env keyword arguments, KEY=VALUE (size=6 image_size=96 ...)."""
+    workers: int = 1
+    """Worker processes; the file is the same for any number."""
+    progress: bool = True
+    """Show a progress bar."""
 
 
-def _generate(args: argparse.Namespace) -> int:
+@dataclass
+class Verify:
+    """Load a trace file (checking its format and checksums), then replay every episode from its seed
+    and stored actions and compare images, tokens, states, labels, rewards and flags."""
+
+    path: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="FILE.h5")]]
+    """A trace file."""
+
+
+@dataclass
+class Info:
+    """Describe a trace file: env, settings, counts, success rate, episode lengths, tasks, versions."""
+
+    path: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="FILE.h5")]]
+    """A trace file."""
+    json: bool = False
+    """Print one JSON object."""
+
+
+Action = (
+    Annotated[Generate, tyro.conf.subcommand("generate")]
+    | Annotated[Verify, tyro.conf.subcommand("verify")]
+    | Annotated[Info, tyro.conf.subcommand("info")]
+)
+
+
+def _generate(args: Generate) -> int:
     import fake_traces
 
     if args.env not in penguin_env.ENV_IDS:
@@ -66,7 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
         path = fake_traces.generate(
             args.env, args.episodes, args.seed, args.out, epsilon=args.epsilon,
             env_kwargs=parse_env_kwargs(args.env_kwargs), workers=args.workers,
-            progress=not args.no_progress,
+            progress=args.progress,
         )  # fmt: skip
     with fake_traces.load(path, checksums=False) as ds:
         print(f"wrote {path}: {ds.num_episodes:,} episodes, {ds.num_steps:,} steps of {args.env} "
@@ -74,7 +97,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: Verify) -> int:
     import fake_traces
 
     if not args.path.is_file():
@@ -116,7 +139,7 @@ def describe(path: Path) -> dict[str, Any]:
         }
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(args: Info) -> int:
     if not args.path.is_file():
         raise UsageError(f"no trace file at {args.path}")
     d = describe(args.path)
@@ -138,10 +161,15 @@ def _info(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     """``penguin traces generate|verify|info ...``."""
-    args = parse_args(build_parser(), argv)
-    if args is None:
-        return 0
-    return {"generate": _generate, "verify": _verify, "info": _info}[args.action](args)
+    try:
+        args, _ = parse(Action, argv, PROG, "Generate, verify or describe solver-trace datasets (one HDF5 file each).")  # type: ignore[arg-type]
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            return 0
+        raise
+    if isinstance(args, Generate):
+        return _generate(args)
+    return _verify(args) if isinstance(args, Verify) else _info(args)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
     reached = [s for s in seeds if s["env_steps_to_90"] is not None]
     return {
         "seeds": len(seeds),
+        "budget": records[0].get("budget"),
         "greedy_success": {"iqm": greedy, "ci95": greedy_ci},
         "sampled_success": {"iqm": sampled, "ci95": sampled_ci},
         "spl": iqm([s["spl"] for s in seeds]),
@@ -171,6 +172,14 @@ def table_row(algo: str, s: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _budget_sentence(report: dict[str, Any]) -> str:
+    """The budget of every run: one for all, or each algorithm's own."""
+    if not report["budget"].startswith("each algorithm's own"):
+        return f"Budget: **{report['budget']}** per run, the same for every algorithm."
+    each = "; ".join(f"{algo} {s.get('budget') or '?'}" for algo, s in report["algorithms"].items())
+    return f"Budget: each algorithm's own, from its settings file: {each}."
+
+
 def markdown(report: dict[str, Any]) -> str:
     """``compare.md``: what was run, the table, how to read it, the plot."""
     seeds = max((s["seeds"] for s in report["algorithms"].values()), default=0)
@@ -180,7 +189,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"`{report['command']}`",
         "",
-        f"Budget: **{report['budget']}** per run, the same for every algorithm. {seeds} seed(s) per "
+        _budget_sentence(report) + f" {seeds} seed(s) per "
         f"algorithm; each run in its own process with {report['threads']} torch thread(s), at most "
         f"{report['workers']} at once ({report['backend']} backend). {m['cpu']}, {m['cores']} cores; "
         f"{report['date'][:10]}.",

@@ -45,7 +45,14 @@ def _eval_numbers(result: EvalResult) -> dict[str, float]:
     }
 
 
-def record_of(spec: dict[str, Any], result: TrainResult, threads: int) -> dict[str, Any]:
+def budget_of(config: Any) -> str:
+    """The budget a config trains for, in words (``"2 min wall time (at most 400,000 env steps)"``)."""
+    total, unit = config.budget
+    steps = f"{total:,} {unit.replace('_', ' ')}"
+    return f"{config.time_limit:g} min wall time (at most {steps})" if config.time_limit else steps
+
+
+def record_of(spec: dict[str, Any], result: TrainResult, threads: int, config: Any = None) -> dict[str, Any]:
     """The ``result.json`` record of a finished run."""
     assert result.final_eval is not None and result.final_eval_sampled is not None
     curve = [{k: float(v) for k, v in row.items()} for row in result.curve]
@@ -56,7 +63,8 @@ def record_of(spec: dict[str, Any], result: TrainResult, threads: int) -> dict[s
         "seed": spec["seed"],
         "env_id": spec["env_id"],
         "key": spec["key"],
-        "budget": Budget(**spec["budget"]).describe(),
+        "budget": budget_of(config) if config is not None and Budget(**spec["budget"]).own
+        else Budget(**spec["budget"]).describe(),
         "threads": threads,
         "greedy": _eval_numbers(result.final_eval),
         "sampled": _eval_numbers(result.final_eval_sampled),
@@ -93,6 +101,6 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         return {"status": "interrupted", "algo": spec["algo"], "seed": spec["seed"]}
     import torch  # imported by the trainer already
 
-    record = record_of(spec, result, torch.get_num_threads())
+    record = record_of(spec, result, torch.get_num_threads(), config)
     write_json_atomic(run_dir / RESULT_FILE, record)
     return record
