@@ -82,8 +82,8 @@ class PolicyConfig:
     aux_heads: bool = False
     """Heads that predict what the game state says, for trainers' auxiliary losses
     (``algorithms.auxiliary``): keypoint 0's and 1's score maps become the penguin's cell and
-    the gold's cells, and a linear head on the features predicts the penguin's heading. Needs
-    ``keypoints >= 2``."""
+    the gold's cells, and a linear head on the features predicts the penguin's heading and which
+    way the nearest gold lies from it. Needs ``keypoints >= 2``."""
     trunk_norm: bool = True
     """LayerNorm on the flattened map before the trunk's linear layer: keeps the trunk's
     pre-activations at unit scale, so a large early learning rate does not switch most

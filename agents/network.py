@@ -17,8 +17,11 @@ from agents.encoders import make_image_encoder, make_text_encoder
 from agents.fusion import Fusion
 from agents.spaces import ObsLayout, obs_layout, obs_to_tensors
 
-#: Headings of the penguin (N, NE, ..., NW): the classes of the heading head.
+#: Headings of the penguin (N, NE, ..., NW): the classes of the heading prediction.
 NUM_HEADINGS = 8
+#: Outputs of the auxiliary head: the heading (8 classes) and the bearing of the nearest gold
+#: relative to it (8 sectors, and one more for none).
+AUX_OUTPUTS = 2 * NUM_HEADINGS + 1
 
 HEADS = ("logits", "value", "q", "features", "aux")
 
@@ -178,9 +181,9 @@ class MultimodalPolicy(nn.Module):
         orthogonal_init(self.value_head, 1.0)
         orthogonal_init(self.q_head, 1.0)
         # Created last, so a network without them starts with the same weights as before.
-        self.heading_head = nn.Linear(self.config.hidden, NUM_HEADINGS) if self.config.aux_heads else None
-        if self.heading_head is not None:
-            orthogonal_init(self.heading_head, 1.0)
+        self.aux_head = nn.Linear(self.config.hidden, AUX_OUTPUTS) if self.config.aux_heads else None
+        if self.aux_head is not None:
+            orthogonal_init(self.aux_head, 1.0)
         self._acting_head = "logits"
 
     @property
@@ -210,22 +213,22 @@ class MultimodalPolicy(nn.Module):
             heads: any of ``"logits"`` ``(B, A)``, ``"value"`` ``(B,)``, ``"q"`` ``(B, A)``,
                 ``"features"`` ``(B, hidden)``, and with ``config.aux_heads`` ``"aux"``: the
                 predictions of :mod:`algorithms.auxiliary`'s targets, ``aux_penguin`` and
-                ``aux_gold`` ``(B, cells)`` logits over the feature map's cells and
-                ``aux_heading`` ``(B, 8)``.
+                ``aux_gold`` ``(B, cells)`` logits over the feature map's cells,
+                ``aux_heading`` ``(B, 8)`` and ``aux_bearing`` ``(B, 9)``.
         """
         heads = tuple(heads)
         unknown = set(heads) - set(HEADS)
         if unknown:
             raise ValueError(f"unknown head(s) {sorted(unknown)}; choose from {HEADS}")
-        if "aux" in heads and self.heading_head is None:
+        if "aux" in heads and self.aux_head is None:
             raise ValueError("the 'aux' head needs a network built with PolicyConfig(aux_heads=True)")
         image, text = obs_to_tensors(obs, self.device)
         features, scores = self.encoder.features_and_scores(image, text)
         out: dict[str, torch.Tensor] = {}
         if "aux" in heads:
-            assert scores is not None and self.heading_head is not None
+            assert scores is not None and self.aux_head is not None
             out["aux_penguin"], out["aux_gold"] = scores[:, :, 0], scores[:, :, 1]
-            out["aux_heading"] = self.heading_head(features)
+            out["aux_heading"], out["aux_bearing"] = self.aux_head(features).split([NUM_HEADINGS, NUM_HEADINGS + 1], dim=1)
         if "features" in heads:
             out["features"] = features
         if "logits" in heads:

@@ -24,7 +24,7 @@ import agents
 from agents import PolicyConfig
 from algorithms.config import TrainerConfig, need
 from penguin_env.config import make_config
-from penguin_env.core import GameState
+from penguin_env.core import NUM_HEADINGS, GameState, bearing_sector
 
 
 def aux_problem(env_id: str, env_kwargs: dict[str, Any], policy: PolicyConfig) -> str | None:
@@ -56,9 +56,11 @@ def aux_targets(state: GameState, grid: int) -> dict[str, np.ndarray]:
     """Targets for ``state``'s games on a ``grid`` x ``grid`` map of the rendered cells (the
     interior cell ``(x, y)`` is map cell ``(y + 1) * grid + x + 1``).
 
-    Returns ``penguin`` ``(N,)`` int64 cell, ``heading`` ``(N,)`` int64 in 0..7, and ``gold``
+    Returns ``penguin`` ``(N,)`` int64 cell, ``heading`` ``(N,)`` int64 in 0..7, ``gold``
     ``(N, grid * grid)`` float32: the uniform distribution over the cells of the gold still on
-    the board (all zeros where none is left).
+    the board (all zeros where none is left), and ``bearing`` ``(N,)`` int64: the 45-degree
+    sector, counted clockwise from the penguin's heading (0: straight ahead), of the nearest gold
+    still on the board, or 8 where none is left or the penguin stands on it.
     """
     n = state.num
     penguin = (state.pos[:, 1] + 1) * grid + state.pos[:, 0] + 1
@@ -68,7 +70,23 @@ def aux_targets(state: GameState, grid: int) -> dict[str, np.ndarray]:
     np.add.at(gold, (rows, cells.reshape(-1)), state.gold_left.reshape(-1).astype(np.float32))
     total = gold.sum(axis=1, keepdims=True)
     np.divide(gold, total, out=gold, where=total > 0)
-    return {"penguin": penguin.astype(np.int64), "heading": state.heading.astype(np.int64), "gold": gold}
+    return {"penguin": penguin.astype(np.int64), "heading": state.heading.astype(np.int64), "gold": gold,
+            "bearing": nearest_gold_bearing(state)}
+
+
+def nearest_gold_bearing(state: GameState) -> np.ndarray:
+    """``(N,)`` sector of the nearest remaining gold relative to the heading (0..7; 8: none, or
+    the penguin is on it). Nearest by Chebyshev distance (the steps a move takes), ties to the
+    first piece."""
+    d = state.gold - state.pos[:, None, :]  # (N, K, 2)
+    steps = np.abs(d).max(axis=2).astype(np.float64)
+    steps[~state.gold_left] = np.inf
+    nearest = steps.argmin(axis=1)
+    rows = np.arange(state.num)
+    dx, dy = d[rows, nearest, 0], d[rows, nearest, 1]
+    relative = (bearing_sector(dx, dy) - state.heading) % NUM_HEADINGS
+    none = ~np.isfinite(steps[rows, nearest]) | ((dx == 0) & (dy == 0))
+    return np.where(none, NUM_HEADINGS, relative).astype(np.int64)
 
 
 def aux_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -76,10 +94,11 @@ def aux_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> 
     with :func:`aux_targets`; returns the summed loss and its terms (detached)."""
     penguin = F.cross_entropy(out["aux_penguin"], targets["penguin"])
     heading = F.cross_entropy(out["aux_heading"], targets["heading"])
+    bearing = F.cross_entropy(out["aux_bearing"], targets["bearing"])
     has_gold = targets["gold"].sum(dim=1) > 0
     gold_logp = torch.log_softmax(out["aux_gold"], dim=1)
     gold = -(targets["gold"] * gold_logp).sum(dim=1)
     gold = (gold * has_gold).sum() / has_gold.sum().clamp(min=1)
     terms = {"train/aux_penguin_loss": penguin.detach(), "train/aux_heading_loss": heading.detach(),
-             "train/aux_gold_loss": gold.detach()}
-    return penguin + heading + gold, terms
+             "train/aux_gold_loss": gold.detach(), "train/aux_bearing_loss": bearing.detach()}
+    return penguin + heading + gold + bearing, terms

@@ -451,6 +451,7 @@ def replayed_aux_targets(batch: ReplayBatch, device: torch.device) -> dict[str, 
     return {
         "penguin": torch.from_numpy(batch.extras["penguin"].astype(np.int64)).to(device),
         "heading": torch.from_numpy(batch.extras["heading"].astype(np.int64)).to(device),
+        "bearing": torch.from_numpy(batch.extras["bearing"].astype(np.int64)).to(device),
         "gold": torch.from_numpy(batch.extras["gold"].astype(np.float32)).to(device),
     }
 
@@ -459,7 +460,8 @@ def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
     """The replay ring for ``cfg`` and the env's observation space (with the auxiliary targets
     of every observation when ``aux_coef > 0``)."""
     cells = cfg.policy.grid**2
-    extras = {"penguin": ((), np.int16), "heading": ((), np.uint8), "gold": ((cells,), np.float16)}
+    extras = {"penguin": ((), np.int16), "heading": ((), np.uint8), "bearing": ((), np.uint8),
+              "gold": ((cells,), np.float16)}
     return ReplayBuffer(
         cfg.buffer_size,
         cfg.num_envs,

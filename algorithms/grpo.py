@@ -309,11 +309,11 @@ def grpo_update(
         "train/policy_gradient_loss", "train/entropy_loss", "train/clip_fraction", "train/kl_ref", "train/bc_loss")}
     losses["gradient_steps"] = 0
     # Steps of equal-score groups carry no policy gradient; they are trained on only when the
-    # behaviour-cloning or auxiliary losses give them something to learn. Each step's rows are
-    # selected before concatenating, so the frames are copied once.
+    # behaviour-cloning loss gives them something to learn (the auxiliary losses ride along on
+    # the steps trained anyway). Each step's rows are selected before concatenating, so the
+    # frames are copied once.
     steps = groups.steps
-    every_step = bc_coef > 0 or cfg.aux_coef > 0
-    picks = [np.ones(len(st[0]), bool) if every_step else informative[st[0]] for st in steps]
+    picks = [np.ones(len(st[0]), bool) if bc_coef > 0 else informative[st[0]] for st in steps]
     b_rows = np.concatenate([st[0][pick] for st, pick in zip(steps, picks, strict=True)])
     if not b_rows.size:
         return losses
@@ -329,7 +329,7 @@ def grpo_update(
         "labels": _gather(steps, picks, 5) if bc_coef > 0 else None,
         "whole_text": _gather(steps, picks, 6) if bc_coef > 0 and cfg.bc_whole_instruction else None,
         **({f"aux_{name}": np.concatenate([st[7][name][pick] for st, pick in zip(steps, picks, strict=True)])
-            for name in ("penguin", "heading", "gold")} if cfg.aux_coef > 0 else {}),
+            for name in ("penguin", "heading", "bearing", "gold")} if cfg.aux_coef > 0 else {}),
     }
     groups.steps = []  # the frames now live in the batch only
     policy.train()

@@ -137,6 +137,7 @@ class Rollout:
         self.aux = None if cfg.aux_coef <= 0 else {
             "penguin": np.zeros((T, N), dtype=np.int64),
             "heading": np.zeros((T, N), dtype=np.int64),
+            "bearing": np.zeros((T, N), dtype=np.int64),
             "gold": np.zeros((T, N, cells), dtype=np.float32),
         }
 

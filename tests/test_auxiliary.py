@@ -24,6 +24,9 @@ def test_targets_of_a_hand_made_state() -> None:
     targets = aux_targets(state, grid=10)
     assert targets["penguin"].tolist() == [4 * 10 + 3]  # row y + 1, column x + 1
     assert targets["heading"].tolist() == [5]
+    # The nearest piece left, (4, 1), lies north-east of (2, 3) (sector 1); facing south-west
+    # (5), that is 4 sectors clockwise: straight behind.
+    assert targets["bearing"].tolist() == [4]
     expected = np.zeros(100, np.float32)
     expected[[1 * 10 + 1, 2 * 10 + 5]] = 0.5  # the two pieces left; the collected one is not
     np.testing.assert_array_equal(targets["gold"][0], expected)
@@ -63,6 +66,7 @@ def test_the_losses_train_the_auxiliary_heads() -> None:
     out = policy(obs, heads=("aux",))
     assert (out["aux_penguin"].argmax(dim=1) == targets["penguin"]).float().mean() > 0.9
     assert (out["aux_heading"].argmax(dim=1) == targets["heading"]).float().mean() > 0.9
+    assert float(terms["train/aux_bearing_loss"]) < 0.7 * first["train/aux_bearing_loss"]
     assert float(terms["train/aux_gold_loss"]) < 0.5 * first["train/aux_gold_loss"]
 
 
