@@ -7,6 +7,7 @@
 - :class:`PolicyConfig` - its architecture, stored in every checkpoint.
 - :func:`save`, :func:`load`, :func:`load_into` - one-file checkpoints any trainer can resume
   or fine-tune from.
+- :func:`load_pretrained` - the trained agents that ship with the package.
 - :mod:`agents.sb3` - the same encoder as a stable-baselines3 features extractor.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from agents.checkpoint import CheckpointMismatchError, load, load_into, read, save
 from agents.config import PolicyConfig
 from agents.network import MultimodalEncoder, MultimodalPolicy
+from agents.pretrained import load_pretrained, pretrained_agents
 
 __all__ = [
     "CheckpointMismatchError",
@@ -23,6 +25,8 @@ __all__ = [
     "PolicyConfig",
     "load",
     "load_into",
+    "load_pretrained",
+    "pretrained_agents",
     "read",
     "save",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import agents
+import agents.pretrained
 import penguin_env
 from agents.spaces import space_differences, space_to_dict
 from algorithms.envs import TEST_START_LEVEL, VALIDATION_START_LEVEL, make_vec_env
@@ -52,17 +53,36 @@ def _trained_env(data: dict[str, Any]) -> tuple[str | None, dict[str, Any], dict
     return extra.get("env_id") or config.get("env_id"), kwargs, levels
 
 
+#: The env a shipped agent named without ``--env`` plays (every algorithm has one there).
+DEFAULT_AGENT_ENV = "Penguin-Gold-v0"
+
+
+def agent_path(agent: str | Path, env_id: str | None) -> Path:
+    """``agent`` as a checkpoint file: a path, or the name of a shipped agent (``"ppo"``) for
+    ``env_id`` (:data:`DEFAULT_AGENT_ENV` if None).
+
+    Raises:
+        UsageError: a name with no shipped agent for that env (listing the shipped ones).
+    """
+    path = Path(agent)
+    if path.exists() or str(agent) not in {a for a, _ in agents.pretrained_agents()}:
+        return path
+    with user_input():
+        return agents.pretrained.pretrained_path(str(agent), env_id or DEFAULT_AGENT_ENV)
+
+
 def load_for_env(
     path: str | Path, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None
 ) -> LoadedPolicy:
-    """Load the checkpoint at ``path`` for ``env_id`` (default: the env it was trained on), with
-    the env keyword arguments it was trained with updated by ``env_kwargs``.
+    """Load the checkpoint at ``path`` (or the shipped agent so named, see :func:`agent_path`) for
+    ``env_id`` (default: the env it was trained on), with the env keyword arguments it was
+    trained with updated by ``env_kwargs``.
 
     Raises:
         UsageError: missing or unreadable file, no env known, an unknown env id, or an env whose
             spaces differ from the checkpoint's (naming the differing fields).
     """
-    path = Path(path)
+    path = agent_path(path, env_id)
     try:
         data = agents.read(path)
     except FileNotFoundError as err:

@@ -27,7 +27,7 @@ EXIT_DISK_FULL = 74
 #: command -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("experiments.commands.train", "train one algorithm on one env; writes runs/<env>/<algo>/<run>/"),
-    "eval": ("experiments.commands.evaluate", "evaluate a checkpoint on held-out levels (success with 95% CI, SPL)"),
+    "eval": ("experiments.commands.evaluate", "evaluate a checkpoint or shipped agent on test levels (success with 95% CI, SPL)"),
     "compare": ("experiments.commands.compare", "algorithms x seeds under one budget -> compare.md, compare.json, curves.png"),
     "traces": ("experiments.commands.traces", "generate, verify or describe solver-trace datasets"),
     "bench": ("experiments.commands.bench", "env and trainer throughput (ours beside stable-baselines3)"),

@@ -310,9 +310,16 @@ class PenguinEnv(gym.Env):
 class PenguinBareEnv(PenguinEnv):
     """``Penguin-Bare-v0``: an empty room and one gold piece; collect it.
 
+    ## Description
+    The simplest variant: an empty room, one gold piece, and the instruction to collect it. The
+    episode succeeds, and terminates, on the step that lands on the gold.
+
     ## Registered Configurations
-    ``Penguin-Bare-v0``. The extra keyword ``radius`` places the gold within that many cells
-    (Chebyshev distance) of the penguin: a curriculum knob (None = anywhere).
+    ``Penguin-Bare-v0``. Its extra keyword ``radius`` places the gold within that many cells of
+    the penguin's start (Chebyshev distance: that many steps in the eight directions), None
+    (the default) anywhere. A small radius makes the first rewards easy to find, which is what
+    the trainers' radius curriculum uses: it starts near the penguin and widens as training
+    succeeds.
     """
 
     env_id = "Penguin-Bare-v0"
@@ -320,6 +327,11 @@ class PenguinBareEnv(PenguinEnv):
 
 class PenguinGoldEnv(PenguinEnv):
     """``Penguin-Gold-v0``: an empty room and three gold pieces anywhere; collect them all.
+
+    ## Description
+    Each piece is worth +1, so the best return is 3, and the episode terminates on the step
+    that collects the last piece: an agent has to choose an order of visits, not just walk to
+    the nearest piece.
 
     ## Registered Configurations
     ``Penguin-Gold-v0``.
@@ -331,7 +343,11 @@ class PenguinGoldEnv(PenguinEnv):
 class PenguinWallsEnv(PenguinEnv):
     """``Penguin-Walls-v0``: random interior wall segments and three gold pieces; collect them all.
 
-    Unreachable pockets are filled with wall, so every floor cell (and all gold) is reachable.
+    ## Description
+    Several straight horizontal or vertical runs of wall are placed at random. Cells the walls
+    cut off from the rest of the room are filled with wall, so every floor cell, and every gold
+    piece, can be reached. The agent has to see which cells ahead of it are walls: a move into a
+    wall wastes the step and leaves the picture unchanged.
 
     ## Registered Configurations
     ``Penguin-Walls-v0``.
@@ -343,9 +359,14 @@ class PenguinWallsEnv(PenguinEnv):
 class PenguinLangEnv(PenguinEnv):
     """``Penguin-Lang-v0``: one gold piece, empty rooms or light walls, and four tasks.
 
-    Tasks: collect the gold; turn toward it and STOP; turn away from it and STOP; walk to a
-    named corner and STOP. In the last three the gold is a landmark and is not collected.
-    ``paraphrases="test"`` uses phrasings never seen with ``"train"``.
+    ## Description
+    The room is empty in half of the levels and has a few short wall segments in the other
+    half. Each level draws one of four tasks: collect the gold; turn toward it and STOP; turn
+    away from it and STOP; walk to a named corner and STOP. Only the instruction tells them
+    apart, so the agent must read it. In the last three tasks the gold is a landmark and is not
+    collected; all four corners are always floor. ``paraphrases="test"`` draws the instructions
+    from phrasings the default ``"train"`` split never uses, which measures whether a policy
+    understands new phrasings of the tasks it knows.
 
     ## Registered Configurations
     ``Penguin-Lang-v0``.

@@ -54,7 +54,7 @@ class EvalFlags:
     """A checkpoint, and the levels and phrasings to evaluate it on."""
 
     checkpoint: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="CHECKPOINT")]]
-    """A policy checkpoint (.pt), e.g. runs/ENV/ALGO/RUN/checkpoints/final.pt."""
+    """A policy checkpoint (.pt), e.g. runs/ENV/ALGO/RUN/checkpoints/final.pt, or a shipped agent by its algorithm's name (bc, ppo, grpo, dqn) with --env."""
     env: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: the env it was trained on)")] = None
     """The env id to evaluate on."""
     episodes: int = 500

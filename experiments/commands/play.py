@@ -4,6 +4,7 @@ Usage::
 
     penguin play --env Penguin-Lang-v0 --seed 3 --hint
     penguin play --agent runs/Penguin-Bare-v0/ppo/seed0-.../checkpoints/final.pt
+    penguin play --agent ppo --env Penguin-Gold-v0       # a shipped agent
 
 By hand: LEFT/RIGHT turn 45 degrees, UP moves forward, DOWN backward, SPACE is STOP, ``r``
 restarts the level, ``n`` goes to the next one, Esc quits. Watching an agent: SPACE pauses and
@@ -32,7 +33,7 @@ class PlayFlags:
     env: Annotated[str | None, tyro.conf.arg(help_behavior_hint="(default: the agent's env, else Penguin-Lang-v0)")] = None
     """The env id (Penguin-Bare-v0, Penguin-Gold-v0, Penguin-Walls-v0, Penguin-Lang-v0)."""
     agent: Annotated[str | None, tyro.conf.arg(metavar="CHECKPOINT")] = None
-    """A policy checkpoint to watch play, instead of playing by hand."""
+    """A policy checkpoint to watch play instead of playing by hand, or a shipped agent by its algorithm's name (bc, ppo, grpo, dqn; on --env, Penguin-Gold-v0 by default)."""
     sample: bool = False
     """The agent samples its actions instead of taking the most likely one."""
     speed: float = 4.0

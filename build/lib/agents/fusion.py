@@ -1,0 +1,148 @@
+"""Fusion of the image feature map and the instruction vector into one feature vector."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.config import PolicyConfig
+
+
+class FiLMBlock(nn.Module):
+    """``x + relu(FiLM(conv(x)))`` with FiLM = ``gamma(text) * h + beta(text)`` per channel.
+
+    The residual path is what BabyAI 1.1 found to make FiLM train well; ``gamma`` starts at 1
+    (the text predicts ``gamma - 1``) so a fresh block is a plain residual conv.
+    """
+
+    def __init__(self, channels: int, text_dim: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+        self.film = nn.Linear(text_dim, 2 * channels)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(text).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x + torch.relu((1 + gamma) * self.conv(x) + beta)
+
+    def forward_tokens(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The same block for a 1x1 kernel on ``(B, cells, C)`` tokens (a linear layer)."""
+        gamma, beta = self.film(text).unsqueeze(1).chunk(2, dim=2)
+        h = F.linear(x, self.conv.weight.flatten(1), self.conv.bias)
+        return x + torch.relu(torch.addcmul(beta, 1 + gamma, h))
+
+
+class ResBlock(nn.Module):
+    """``x + relu(conv(x))``: the concat fusion's counterpart of :class:`FiLMBlock`."""
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return x + torch.relu(self.conv(x))
+
+    def forward_tokens(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The same block for a 1x1 kernel on ``(B, cells, C)`` tokens (a linear layer)."""
+        return x + torch.relu(F.linear(x, self.conv.weight.flatten(1), self.conv.bias))
+
+
+class KeyPoints(nn.Module):
+    """Spatial soft-argmax: ``(B, cells, C)`` tokens -> ``(B, 2K)`` expected cell coordinates.
+
+    A 1x1 layer scores every cell for each of ``K`` keypoints; a softmax over the cells turns
+    each score map into a distribution whose mean (x, y), in [-1, 1], is the keypoint. The
+    coordinates are linear in where things are, so the trunk can compare positions. With
+    ``glimpses`` each keypoint also returns the mean of the cells' ``C`` features under its
+    distribution (``(B, 2K + K*C)`` in all): a keypoint that finds the penguin hands the trunk
+    what the penguin's cell sees of its neighbours, wherever the penguin stands.
+    """
+
+    def __init__(self, channels: int, keypoints: int, grid: int, glimpses: bool = False) -> None:
+        super().__init__()
+        self.score = nn.Linear(channels, keypoints)
+        self.glimpses = glimpses
+        axis = torch.linspace(-1.0, 1.0, grid)
+        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
+
+    def output_size(self, channels: int) -> int:
+        """Width of :meth:`forward`'s output for ``channels``-wide tokens."""
+        k = self.score.out_features
+        return 2 * k + (k * channels if self.glimpses else 0)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(keypoint features, scores)``: the coordinates (and glimpses), and the ``(B, cells,
+        K)`` score maps before the softmax (what an auxiliary loss can supervise)."""
+        scores = self.score(tokens)
+        attention = torch.softmax(scores, dim=1)  # (B, cells, K), sums to 1 over cells
+        points = torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
+        if not self.glimpses:
+            return points, scores
+        seen = torch.bmm(attention.transpose(1, 2), tokens).flatten(1)  # (B, K*C)
+        return torch.cat([points, seen], dim=1), scores
+
+
+class Fusion(nn.Module):
+    """Image map + instruction vector -> ``(B, hidden)`` features.
+
+    ``film``: residual FiLM blocks condition the map on the text, then the map is flattened
+    (keeping where things are, which a global pool would lose) into the trunk.
+    ``concat``: residual conv blocks, flatten, concatenate the text vector, then the trunk.
+
+    With 1x1 kernels (``film_kernel=1``) the blocks run as linear layers on ``(B, cells, C)``
+    tokens, which is the image map's own channels-last memory layout after the patch stem: no
+    copies, and the flatten into the trunk is cell-major (each cell's channels together).
+    """
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__()
+        self.mode = config.fusion
+        self.pointwise = config.film_kernel == 1
+        c = config.channels
+        if self.mode == "film":
+            self.blocks = nn.ModuleList(
+                FiLMBlock(c, config.text_dim, config.film_kernel) for _ in range(config.film_blocks)
+            )
+        else:
+            self.blocks = nn.ModuleList(
+                ResBlock(c, config.film_kernel) for _ in range(config.film_blocks)
+            )
+        self.squeeze = nn.Sequential(nn.Conv2d(c, config.out_channels, 1), nn.ReLU())
+        flat = config.out_channels * config.grid * config.grid
+        extra = config.text_dim if self.mode == "concat" else 0
+        self.keypoints = (
+            KeyPoints(c, config.keypoints, config.grid, config.glimpses) if config.keypoints else None
+        )
+        if self.keypoints is not None:
+            extra += self.keypoints.output_size(c)
+        # The residual blocks let the map's scale grow with depth and training; normalising
+        # the flattened map keeps the trunk's ReLUs from being pushed off (see PolicyConfig).
+        self.trunk_norm = nn.LayerNorm(flat + extra) if config.trunk_norm else nn.Identity()
+        self.trunk = nn.Sequential(nn.Linear(flat + extra, config.hidden), nn.ReLU())
+
+    def forward(
+        self, image_map: torch.Tensor, text: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(features (B, hidden), keypoint scores (B, cells, K) or None)``."""
+        b, c = image_map.shape[:2]
+        if self.pointwise:
+            x = image_map.permute(0, 2, 3, 1).reshape(b, -1, c)  # free for a channels-last map
+            for block in self.blocks:
+                x = block.forward_tokens(x, text)
+            tokens = x
+            squeeze = self.squeeze[0]
+            x = torch.relu(F.linear(x, squeeze.weight.flatten(1), squeeze.bias)).flatten(1)
+        else:
+            x = image_map
+            for block in self.blocks:
+                x = block(x, text)
+            tokens = x.permute(0, 2, 3, 1).reshape(b, -1, c)
+            x = self.squeeze(x).flatten(1)
+        scores = None
+        if self.keypoints is not None:
+            points, scores = self.keypoints(tokens)
+            x = torch.cat([x, points], dim=1)
+        if self.mode == "concat":
+            x = torch.cat([x, text], dim=1)
+        return self.trunk(self.trunk_norm(x)), scores
