@@ -69,6 +69,35 @@ def inspect_doc(cls: type) -> str:
     return inspect.cleandoc(cls.__doc__ or "")
 
 
+def benchmark_pages(generated: Path) -> None:
+    """``_generated/benchmark.md`` (the benchmark report, its plot beside it),
+    ``_generated/compare-quick.md`` and ``_generated/agents.md`` (the shipped agents)."""
+    import json
+    import shutil
+
+    results = HERE.parent / "experiments" / "results"
+    report = results / "benchmark.md"
+    text = report.read_text() if report.is_file() else "No benchmark results yet: run `python -m experiments.benchmark`.\n"
+    text = text.replace("# Benchmark\n", "", 1).replace("](benchmark.png)", "](/_generated/benchmark.png)")
+    write_if_changed(generated / "benchmark.md", text)
+    if (results / "benchmark.png").is_file():
+        shutil.copyfile(results / "benchmark.png", generated / "benchmark.png")
+    quick = results / "compare_quick" / "compare.md"
+    if quick.is_file():
+        text = quick.read_text()
+        text = text[text.index("\n") + 1:].replace("](curves.png)", "](/_generated/curves.png)")
+        write_if_changed(generated / "compare-quick.md", text)
+        if (results / "compare_quick" / "curves.png").is_file():
+            shutil.copyfile(results / "compare_quick" / "curves.png", generated / "curves.png")
+    index_path = HERE.parent / "agents" / "pretrained" / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    lines = ["| agent | env | greedy success on test levels (SPL) | trained by | measured |", "|---|---|---:|---|---|"]
+    for entry in index.values():
+        lines.append(f"| `{entry['algo']}` | `{entry['env_id']}` | {entry['greedy_success']:.1%} ({entry['greedy_spl']:.3f}) "
+                     f"| `{entry['command']}` | {entry['machine']}, {entry['date']} |")
+    write_if_changed(generated / "agents.md", "\n".join(lines) + "\n")
+
+
 def write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -80,6 +109,7 @@ def main() -> None:
     generated.mkdir(exist_ok=True)
     for name, text in env_pages().items():
         write_if_changed(generated / name, text + "\n")
+    benchmark_pages(generated)
 
 
 if __name__ == "__main__":
