@@ -79,6 +79,12 @@ class PolicyConfig:
     """Each keypoint also reads the mean feature vector of the cells under its softmax (adds
     ``keypoints * channels`` trunk inputs): the trunk gets the features of the cell a keypoint
     locks on to, e.g. the penguin's, in one place instead of spread over the flattened map."""
+    ego_keypoints: bool = False
+    """Also give the trunk every keypoint's position seen from keypoint 0, turned by a heading
+    read from keypoint 0's cell (8 directions, a softmax): where things are relative to the
+    penguin and its heading, the way the ego view would show them, computed from the full view.
+    With ``aux_heads`` (and a trainer's auxiliary losses) keypoint 0 is the penguin, keypoint 1
+    the gold, and the heading is the penguin's. Needs ``keypoints >= 2``."""
     aux_heads: bool = False
     """Heads that predict what the game state says, for trainers' auxiliary losses
     (``algorithms.auxiliary``): keypoint 0's and 1's score maps become the penguin's cell and
@@ -107,6 +113,7 @@ class PolicyConfig:
         need(self.keypoints >= 0, f"keypoints must be >= 0, got {self.keypoints!r}")
         need(not self.glimpses or self.keypoints >= 1, "glimpses need keypoints >= 1 (each keypoint reads one)")
         need(not self.aux_heads or self.keypoints >= 2, "aux_heads need keypoints >= 2 (the penguin's and the gold's)")
+        need(not self.ego_keypoints or self.keypoints >= 2, "ego_keypoints need keypoints >= 2 (one to be seen from)")
         need(
             self.text_encoder in TEXT_ENCODERS,
             f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}",

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from agents.config import PolicyConfig
+
+
+#: Directions the ego keypoints' heading tells apart (the penguin's 8 headings).
+EGO_HEADINGS = 8
 
 
 class FiLMBlock(nn.Module):
@@ -58,29 +64,48 @@ class KeyPoints(nn.Module):
     what the penguin's cell sees of its neighbours, wherever the penguin stands.
     """
 
-    def __init__(self, channels: int, keypoints: int, grid: int, glimpses: bool = False) -> None:
+    def __init__(self, channels: int, keypoints: int, grid: int, glimpses: bool = False, ego: bool = False) -> None:
         super().__init__()
         self.score = nn.Linear(channels, keypoints)
         self.glimpses = glimpses
         axis = torch.linspace(-1.0, 1.0, grid)
         ys, xs = torch.meshgrid(axis, axis, indexing="ij")
         self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
+        # Ego keypoints: a heading (8 directions, clockwise from up) read from keypoint 0's cell,
+        # and the rotation of each heading that turns it to point up.
+        self.heading = nn.Linear(channels, EGO_HEADINGS) if ego else None
+        if ego:
+            angle = torch.arange(EGO_HEADINGS) * (2 * math.pi / EGO_HEADINGS)
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            # Image coordinates (x right, y down): turning by -angle brings heading `angle` to up.
+            rotations = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)
+            self.register_buffer("rotations", rotations, persistent=False)  # (8, 2, 2)
 
     def output_size(self, channels: int) -> int:
         """Width of :meth:`forward`'s output for ``channels``-wide tokens."""
         k = self.score.out_features
-        return 2 * k + (k * channels if self.glimpses else 0)
+        return 2 * k + (k * channels if self.glimpses else 0) + (2 * k if self.heading is not None else 0)
 
-    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(keypoint features, scores)``: the coordinates (and glimpses), and the ``(B, cells,
-        K)`` score maps before the softmax (what an auxiliary loss can supervise)."""
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(keypoint features, scores, heading logits)``: the coordinates (with the glimpses and
+        the ego positions when configured), the ``(B, cells, K)`` score maps before the softmax,
+        and the ``(B, 8)`` heading read from keypoint 0 (None without ego positions); the last two
+        are what an auxiliary loss can supervise."""
         scores = self.score(tokens)
         attention = torch.softmax(scores, dim=1)  # (B, cells, K), sums to 1 over cells
-        points = torch.einsum("bnk,nd->bkd", attention, self.coords).flatten(1)
-        if not self.glimpses:
-            return points, scores
-        seen = torch.bmm(attention.transpose(1, 2), tokens).flatten(1)  # (B, K*C)
-        return torch.cat([points, seen], dim=1), scores
+        points = torch.einsum("bnk,nd->bkd", attention, self.coords)  # (B, K, 2)
+        parts = [points.flatten(1)]
+        if self.glimpses or self.heading is not None:
+            seen = torch.bmm(attention.transpose(1, 2), tokens)  # (B, K, C)
+            if self.glimpses:
+                parts.append(seen.flatten(1))
+        heading = None
+        if self.heading is not None:
+            heading = self.heading(seen[:, 0])  # what keypoint 0's cell shows
+            turn = torch.einsum("bh,hij->bij", torch.softmax(heading, dim=1), self.rotations)
+            offsets = points - points[:, :1]  # (B, K, 2) from keypoint 0
+            parts.append(torch.einsum("bij,bkj->bki", turn, offsets).flatten(1))
+        return torch.cat(parts, dim=1), scores, heading
 
 
 class Fusion(nn.Module):
@@ -112,7 +137,8 @@ class Fusion(nn.Module):
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
         self.keypoints = (
-            KeyPoints(c, config.keypoints, config.grid, config.glimpses) if config.keypoints else None
+            KeyPoints(c, config.keypoints, config.grid, config.glimpses, config.ego_keypoints)
+            if config.keypoints else None
         )
         if self.keypoints is not None:
             extra += self.keypoints.output_size(c)
@@ -123,8 +149,9 @@ class Fusion(nn.Module):
 
     def forward(
         self, image_map: torch.Tensor, text: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(features (B, hidden), keypoint scores (B, cells, K) or None)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``(features (B, hidden), keypoint scores (B, cells, K) or None, ego heading logits
+        (B, 8) or None)``."""
         b, c = image_map.shape[:2]
         if self.pointwise:
             x = image_map.permute(0, 2, 3, 1).reshape(b, -1, c)  # free for a channels-last map
@@ -139,10 +166,10 @@ class Fusion(nn.Module):
                 x = block(x, text)
             tokens = x.permute(0, 2, 3, 1).reshape(b, -1, c)
             x = self.squeeze(x).flatten(1)
-        scores = None
+        scores = heading = None
         if self.keypoints is not None:
-            points, scores = self.keypoints(tokens)
+            points, scores, heading = self.keypoints(tokens)
             x = torch.cat([x, points], dim=1)
         if self.mode == "concat":
             x = torch.cat([x, text], dim=1)
-        return self.trunk(self.trunk_norm(x)), scores
+        return self.trunk(self.trunk_norm(x)), scores, heading

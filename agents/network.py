@@ -114,8 +114,9 @@ class MultimodalEncoder(nn.Module):
 
     def features_and_scores(
         self, image: torch.Tensor, text: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The features and the keypoints' ``(B, cells, K)`` score maps (None without keypoints)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The features, the keypoints' ``(B, cells, K)`` score maps (None without keypoints)
+        and the ego keypoints' ``(B, 8)`` heading logits (None without them)."""
         image, scale = self.check_image(image)
         image_map = self.image_encoder(image, self.layout.channels_last, scale)
         return self.fusion(image_map, self.encode_text(self.preprocess_text(text)))
@@ -223,12 +224,14 @@ class MultimodalPolicy(nn.Module):
         if "aux" in heads and self.aux_head is None:
             raise ValueError("the 'aux' head needs a network built with PolicyConfig(aux_heads=True)")
         image, text = obs_to_tensors(obs, self.device)
-        features, scores = self.encoder.features_and_scores(image, text)
+        features, scores, ego_heading = self.encoder.features_and_scores(image, text)
         out: dict[str, torch.Tensor] = {}
         if "aux" in heads:
             assert scores is not None and self.aux_head is not None
             out["aux_penguin"], out["aux_gold"] = scores[:, :, 0], scores[:, :, 1]
             out["aux_heading"], out["aux_bearing"] = self.aux_head(features).split([NUM_HEADINGS, NUM_HEADINGS + 1], dim=1)
+            if ego_heading is not None:  # the heading the ego keypoints turn by is the one to train
+                out["aux_heading"] = ego_heading
         if "features" in heads:
             out["features"] = features
         if "logits" in heads:

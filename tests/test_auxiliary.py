@@ -78,3 +78,25 @@ def test_problems_are_named() -> None:
     assert "aux_heads=True" in aux_problem("Penguin-Bare-v0", {}, PolicyConfig())
     with pytest.raises(ValueError, match="aux_heads need keypoints >= 2"):
         PolicyConfig(aux_heads=True, keypoints=1)
+
+
+@pytest.mark.parametrize(("heading", "expected"), [(0, (1.1111, 0.0)), (2, (0.0, -1.1111)), (4, (-1.1111, 0.0)),
+                                                   (6, (0.0, 1.1111)), (1, (0.7857, -0.7857))])
+def test_ego_keypoints_see_a_point_east_of_the_penguin_as_its_heading_turns(heading, expected) -> None:
+    from agents.fusion import KeyPoints
+
+    keypoints = KeyPoints(channels=4, keypoints=2, grid=10, ego=True)
+    # Keypoint 0 on cell (x=2, y=5), keypoint 1 on (x=7, y=5): five cells east of it.
+    scores = torch.full((1, 100, 2), -50.0)
+    scores[0, 5 * 10 + 2, 0] = scores[0, 5 * 10 + 7, 1] = 50.0
+    keypoints.score.forward = lambda tokens: scores  # type: ignore[method-assign]
+    with torch.no_grad():
+        keypoints.heading.weight.zero_()
+        keypoints.heading.bias.fill_(-50.0)
+        keypoints.heading.bias[heading] = 50.0
+    out, _, heading_logits = keypoints(torch.zeros(1, 100, 4))
+    # (x right, y down), the heading turned to point up: east ahead of an east-facing penguin
+    # is (0, -d); facing north it is to the right, (d, 0); facing north-east, ahead-right.
+    ego = out[0, -2:].tolist()
+    assert ego == pytest.approx(list(expected), abs=1e-3)
+    assert int(heading_logits.argmax()) == heading
