@@ -3,7 +3,7 @@
 A checkpoint is ``torch.save`` of a plain dict::
 
     {
-        "format": "penguin-policy", "format_version": 1,
+        "format": "penguin-policy", "format_version": 2,
         "trainer": "bc",                      # who wrote it: "bc", "ppo", "grpo", "dqn", ...
         "config": {...},                      # PolicyConfig fields
         "observation_space": {...},           # plain description (agents.spaces.space_to_dict)

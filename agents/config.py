@@ -20,12 +20,13 @@ class PolicyConfig:
     ``grid=10`` are exactly the rendered cells (8 interior cells + the outer wall ring) at any
     image size, so each cell's sprite becomes one feature vector. Every option also works for
     other image and room sizes because both image encoders end in a fixed ``grid`` x ``grid``
-    map. :meth:`preset` names the tested architectures (``"fast"``, ``"wide"``).
+    map. :meth:`preset` names the tested architectures (``"fast"``, ``"walls"``, ``"wide"``).
     """
 
     image_encoder: str = "cnn"
-    """``"cnn"`` (strided convolutions, then adaptive pooling to ``grid``) or ``"vit"`` (patch
-    embedding and a small transformer over ``grid`` x ``grid`` patch tokens)."""
+    """``"cnn"`` (a stem chosen by ``cnn_stem``, then ``cnn_layers`` 3x3 convolutions on the
+    ``grid`` map) or ``"vit"`` (patch embedding and a small transformer over ``grid`` x
+    ``grid`` patch tokens)."""
     text_encoder: str = "bow"
     """``"bow"`` (mean of token embeddings, then a linear layer: order-free and cheap),
     ``"gru"`` (token embeddings and a GRU, last real token's state) or ``"transformer"``

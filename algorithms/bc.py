@@ -383,7 +383,7 @@ class BCState(TrainerState):
 def train(config: BCConfig, callback: Callback | None = None) -> TrainResult:
     """Train a policy by behaviour cloning (+ DAgger) and evaluate it on held-out levels.
 
-    ``callback(iteration)`` is called after every gradient step. Writes ``runs/<name>/``
+    ``callback(iteration)`` is called after every gradient step. Writes ``runs_dir/run_name/``
     (config.json, TensorBoard events, checkpoints/, eval.csv, and the DAgger rounds' labelled
     steps in data/). Ctrl-C saves a resume checkpoint and returns; ``resume=True`` continues,
     ending with the same weights as an uninterrupted run.

@@ -386,7 +386,7 @@ def train(config: DQNConfig, callback: Callback | None = None) -> TrainResult:
     """Train with Double DQN and evaluate on held-out levels. ``callback(iteration)`` runs after
     every iteration (one vector-env step and its updates).
 
-    Writes ``runs/<name>/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
+    Writes ``runs_dir/run_name/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
     saves a resume checkpoint (with the replay buffer if ``save_buffer``) and returns;
     ``resume=True`` continues.
     """

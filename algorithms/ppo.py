@@ -150,7 +150,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
     """Train with PPO and evaluate on held-out levels. ``callback(iteration)`` runs after every
     iteration.
 
-    Writes ``runs/<name>/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
+    Writes ``runs_dir/run_name/`` (config.json, TensorBoard events, eval.csv, checkpoints/). Ctrl-C
     saves a resume checkpoint and returns; ``resume=True`` continues, ending with the same
     weights as an uninterrupted run.
     """

@@ -1,4 +1,4 @@
-"""One directory per run: ``runs/<name>/`` with config.json, TensorBoard events, checkpoints, eval.csv."""
+"""One directory per run: ``runs_dir/run_name/`` with config.json, TensorBoard events, checkpoints, eval.csv."""
 
 from __future__ import annotations
 

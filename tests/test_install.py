@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -35,7 +36,11 @@ def test_the_bare_install_makes_and_steps_every_env_without_torch(tmp_path: Path
     env_dir = tmp_path / "bare"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True, text=True,
+    # Build from a copy: a non-editable install writes build/ and *.egg-info next to the sources.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "runs", "build", "_build", "__pycache__", "*.egg-info", ".hypothesis"))
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(source)], capture_output=True, text=True,
                              timeout=900)
     assert install.returncode == 0, install.stderr[-3000:]
     freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True).stdout.lower()
