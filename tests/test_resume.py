@@ -16,7 +16,7 @@ import torch
 import agents
 from algorithms import registry
 from algorithms.driver import OldCheckpointError
-from tests.small_policy import tiny_run
+from tests.small_policy import small_policy, tiny_run
 
 ALGORITHMS = Path(__file__).resolve().parent.parent / "algorithms"
 
@@ -33,8 +33,13 @@ TINY: dict[str, dict[str, Any]] = {
 }
 
 
+#: The learning aids, on for the reinforcement learners so that resume covers their state too.
+AIDS: dict[str, Any] = dict(aux_coef=1.0, policy=small_policy(keypoints=4, aux_heads=True, ego_keypoints=True))
+
+
 def fields(tmp_path: Path, algo: str, name: str, **changes: Any) -> dict[str, Any]:
-    return tiny_run(tmp_path, name, final_eval_episodes=4, **{**TINY[algo], **changes})
+    aids = AIDS if algo != "bc" else {}
+    return tiny_run(tmp_path, name, final_eval_episodes=4, **{**aids, **TINY[algo], **changes})
 
 
 def interrupted_run(tmp_path: Path, algo: str, name: str, at: int) -> Any:
