@@ -29,7 +29,8 @@ def test_every_algorithm_and_env_builds_a_valid_config(algo, env_id) -> None:
 
 def test_the_settings_files_hold_what_the_benchmarks_run() -> None:
     # A few values the benchmark reports were measured with, checked where they matter.
-    assert presets.build_config("ppo", "Penguin-Bare-v0").curriculum is True
+    bare = presets.build_config("ppo", "Penguin-Bare-v0")
+    assert bare.curriculum is False and bare.aux_coef > 0 and bare.policy.ego_keypoints and bare.time_limit == 2
     assert presets.build_config("bc", "Penguin-Walls-v0").policy == PolicyConfig.preset("walls")
     assert presets.build_config("dqn", "Penguin-Gold-v0").train_freq == 2
     assert presets.build_config("grpo", "Penguin-Bare-v0").horizon_per_cell == 2
@@ -40,6 +41,7 @@ def test_recipes_apply_their_default_then_their_env_entry() -> None:
     lang = presets.build_config("ppo", "Penguin-Lang-v0", recipe="finetune")
     assert gold.value_warmup == lang.value_warmup == 20 and gold.time_limit == 10
     assert gold.word_dropout == 0.0 and lang.word_dropout == 0.35
+    assert gold.aux_coef == 0.0  # a behaviour-cloned network has no auxiliary heads
     assert "finetune" in presets.recipes("grpo")
     with pytest.raises(UsageError, match=r"unknown recipe 'fast' for ppo; ppo's recipes: \['finetune'\]"):
         presets.build_config("ppo", "Penguin-Gold-v0", recipe="fast")

@@ -352,6 +352,8 @@ def _run(
             print(f"{job.label}: cannot resume ({note}); training it from scratch", flush=True)
         plan.append((job, action))
     todo = [(job, action == "resume") for job, action in plan if action != "reuse"]
+    # Longest time limits first, so that parallel workers finish close together.
+    todo.sort(key=lambda item: -(item[0].config.time_limit or 0.0))
     reused = len(jobs) - len(todo)
     print(f"penguin compare: {', '.join(algos)} on {args.env}, {len(seeds)} seed(s), budget {budget.describe()} "
           f"per run; {where}; {threads} torch thread(s) per run")
