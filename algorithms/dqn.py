@@ -85,6 +85,10 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
     """Adam learning rate (constant after the warm-up)."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over the planned ``total_env_steps`` (after the
+    warm-up), as PPO does: late updates shrink, so the final network is not caught in one of
+    the swings constant-rate Q-learning makes after it has learnt."""
     warmup_steps: int = 500
     """Gradient steps of linear learning-rate warm-up from 0 (as BC's): large early steps switch
     the trunk's ReLUs off for every input, and a dead trunk makes Q the same for every state."""
@@ -225,11 +229,12 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
         frac = min(1.0, progress / self.exploration_fraction)
         return self.exploration_initial_eps + frac * (self.exploration_final_eps - self.exploration_initial_eps)
 
-    def lr_at(self, n_updates: int) -> float:
-        """Learning rate of gradient step ``n_updates + 1`` (linear warm-up, then constant)."""
-        if self.warmup_steps == 0:
-            return self.learning_rate
-        return self.learning_rate * min(1.0, (n_updates + 1) / self.warmup_steps)
+    def lr_at(self, n_updates: int, progress: float = 0.0) -> float:
+        """Learning rate of gradient step ``n_updates + 1`` at ``progress`` (0..1) through the
+        budget: linear warm-up, then constant, or with ``anneal_lr`` falling linearly to 0."""
+        warm = 1.0 if self.warmup_steps == 0 else min(1.0, (n_updates + 1) / self.warmup_steps)
+        anneal = max(0.0, 1.0 - progress) if self.anneal_lr else 1.0
+        return self.learning_rate * warm * anneal
 
     def bc_weight(self, progress: float) -> float:
         """Weight of the solver loss at ``progress`` through the budget."""
@@ -512,7 +517,7 @@ def dqn_update(
     corner_ids = corner_word_ids()
     bc_coef = cfg.bc_weight(progress)
     beta = cfg.priority_beta + progress * (1.0 - cfg.priority_beta)
-    set_learning_rate(state.optimizer, cfg.lr_at(gradient_steps))
+    set_learning_rate(state.optimizer, cfg.lr_at(gradient_steps, progress))
     terms: dict[str, list[torch.Tensor]] = {"train/loss": [], "train/q_mean": [], "train/active_units": []}
     for _ in range(cfg.gradient_steps):
         drawn = state.buffer.sample(cfg.batch_size, rng, cfg.n_step, cfg.gamma, beta)

@@ -179,8 +179,9 @@ def test_a_keypoint_locked_on_one_cell_returns_its_coordinates_and_features(glim
     cells = [5, 1]  # (x=2, y=1) and (x=1, y=0)
     for b, cell in enumerate(cells):
         tokens[b, cell, 0] = 60.0
-    out = keypoints(tokens)
+    out, scores, heading = keypoints(tokens)
     assert out.shape == (2, keypoints.output_size(channels))
+    assert scores.shape == (2, grid * grid, 1) and heading is None
     expected_xy = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
     assert torch.allclose(out[:, :2], expected_xy, atol=1e-4)
     if glimpses:

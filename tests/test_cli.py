@@ -61,7 +61,7 @@ def test_train_writes_the_run(ppo_run: tuple[Path, str]) -> None:
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["seed"] == 3 and config["total_env_steps"] == 256
     assert config["policy"]["hidden"] == 32 and config["num_envs"] == 8
-    assert config["curriculum"] is True  # the (ppo, Bare) preset
+    assert config["curriculum"] is False and config["aux_coef"] == 1.0  # the (ppo, Bare) preset
     assert config["runs_dir"] == str(run.parent)
     with (run / "eval.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -79,6 +79,7 @@ def test_config_file_then_budget_then_flags(tmp_path: Path) -> None:
         "curriculum: false\n"
         "total_env_steps: 1000\n"
         "env_kwargs: {size: 6}\n"
+        "aux_coef: 0\n"  # the auxiliary targets need policy.grid = size + 2
         "policy:\n  hidden: 48\n  fusion: concat\n"
     )
     argv = ["--algo", "ppo", "--env", "Penguin-Bare-v0", "--config", str(yaml_file),

@@ -27,7 +27,7 @@ SEEDS = 2
 #: A grid that trains in seconds: a small network, 4,096 env steps, 20 evaluation levels.
 TINY = [
     "--env", "Penguin-Bare-v0", "--seeds", str(SEEDS), "--env-steps", "4096", "--threads", "1",
-    "--eval-episodes", "20", "--final-eval-episodes", "20",
+    "--eval-episodes", "20", "--final-eval-episodes", "20", "--aux-coef", "0",
     "--bc.total-steps", "30", "--bc.eval-every", "15", "--bc.num-envs", "16",
     "--ppo.num-envs", "16", "--ppo.num-steps", "32", "--ppo.eval-every", "2048",
     *[arg for name, value in SMALL_SETTINGS.items() for arg in (f"--policy.{name.replace('_', '-')}", str(value))],

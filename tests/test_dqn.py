@@ -309,6 +309,15 @@ def test_replay_ratio_and_epsilon_schedule() -> None:
     assert cfg.epsilon(0.0) == 1.0 and cfg.epsilon(0.25) == pytest.approx(0.55) and cfg.epsilon(0.9) == pytest.approx(0.1)
 
 
+def test_learning_rate_warms_up_then_stays_or_anneals_to_zero() -> None:
+    constant = DQNConfig(learning_rate=1e-3, warmup_steps=10)
+    assert constant.lr_at(4) == pytest.approx(5e-4) and constant.lr_at(50, 0.9) == 1e-3
+    annealed = DQNConfig(learning_rate=1e-3, warmup_steps=10, anneal_lr=True)
+    assert annealed.lr_at(4, 0.5) == pytest.approx(2.5e-4)  # half warmed up, half annealed
+    assert annealed.lr_at(50, 0.25) == pytest.approx(7.5e-4) and annealed.lr_at(50, 1.0) == 0.0
+    assert annealed.lr_at(50, 1.2) == 0.0  # a run past its plan does not go negative
+
+
 def words(row: torch.Tensor) -> list[int]:
     return [int(t) for t in row if t != 0]
 

@@ -155,13 +155,18 @@ def resolve_algo(argv: list[str]) -> tuple[str, Any]:
     policy_fields = file_fields.pop("policy", None)
     for name in ("env_id", "runs_dir"):
         file_fields.pop(name, None)
+    # The env and the network are applied with the flags, after the settings file: checked
+    # apart, a smaller room and the network that matches it would each look inconsistent.
+    env_kwargs = file_fields.pop("env_kwargs", None)
     if known.env_kwargs:
-        file_fields["env_kwargs"] = {**file_fields.get("env_kwargs", {}), **parse_env_kwargs(known.env_kwargs)}
+        env_kwargs = {**(env_kwargs or {}), **parse_env_kwargs(known.env_kwargs)}
     with user_input():
         base = build_config(known.algo, env_id, overrides=file_fields, recipe=known.recipe)
-        if policy_fields:
-            base = dataclasses.replace(base, policy=dataclasses.replace(base.policy, **policy_fields))
         values = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        if policy_fields:
+            values["policy"] = dataclasses.replace(base.policy, **policy_fields)
+        if env_kwargs is not None:
+            values["env_kwargs"] = env_kwargs
         if known.env_steps is not None:
             values.update(budget_fields(config_class, Budget(env_steps=known.env_steps), values))
         if known.budget is not None:
