@@ -69,6 +69,10 @@ class TrainerConfig:
     """First test level id: the final evaluation plays these; nothing is tuned on them."""
     eval_paraphrases: str = "test"
     """Instruction phrasings at evaluation (``"test"``: never seen in training)."""
+    final_weights: str = "last"
+    """Weights that the final evaluation and ``final.pt`` hold: ``"last"`` (the last update's) or
+    ``"best"`` (``best.pt``'s, chosen on validation levels, which never overlap the test levels;
+    the last update's when no validation evaluation ran). ``last.pt`` keeps the last update's."""
     log_every: int = 0
     """Budget units between TensorBoard dumps (0: after every iteration)."""
     time_limit: float = 0.0
@@ -124,6 +128,8 @@ class TrainerConfig:
             need(int(getattr(self, name)) >= 0, f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("eval_episodes", "final_eval_episodes"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
+        weights = ("last", "best")
+        need(self.final_weights in weights, f"final_weights must be one of {weights}, got {self.final_weights!r}")
         need(self.time_limit >= 0, f"time_limit must be >= 0 minutes (0 = none), got {self.time_limit!r}")
         need(
             self.checkpoint_minutes >= 0,

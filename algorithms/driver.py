@@ -424,11 +424,16 @@ class TrainingRun:
     # -- the end --------------------------------------------------------------------------------
     def finish(self) -> TrainResult:
         """End of every trainer: the resume checkpoint, then (unless interrupted) the final
-        evaluation on the test levels and ``final.pt``; returns the :class:`TrainResult`."""
+        evaluation on the test levels and ``final.pt`` (of ``best.pt``'s weights with
+        ``final_weights="best"``); returns the :class:`TrainResult`."""
         assert self.logger is not None
         self.save_resume_checkpoint()
         final = None
         if not self.interrupted:
+            best = self.run.checkpoints / "best.pt"
+            if self.cfg.final_weights == "best" and best.exists():
+                agents.load_into(self.policy, best)
+                self.sync_policy = None  # the loaded weights are the ones to evaluate and save
             final = self.evaluate(self.cfg.final_eval_episodes, test=True)
             self._dump()
             self.save(self.run.checkpoints / "final.pt")

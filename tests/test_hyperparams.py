@@ -32,8 +32,10 @@ def test_the_settings_files_hold_what_the_benchmarks_run() -> None:
     bare = presets.build_config("ppo", "Penguin-Bare-v0")
     assert bare.curriculum is False and bare.aux_coef > 0 and bare.policy.ego_keypoints and bare.time_limit == 2
     assert presets.build_config("bc", "Penguin-Walls-v0").policy == PolicyConfig.preset("walls")
-    assert presets.build_config("dqn", "Penguin-Gold-v0").train_freq == 2
+    dqn = presets.build_config("dqn", "Penguin-Bare-v0")
+    assert dqn.gamma == 0.9 and dqn.final_weights == "best" and dqn.time_limit == 3 and dqn.eval_every > 0
     assert presets.build_config("grpo", "Penguin-Bare-v0").horizon_per_cell == 2
+    assert presets.build_config("grpo", "Penguin-Gold-v0").horizon_per_cell == 4
 
 
 def test_recipes_apply_their_default_then_their_env_entry() -> None:

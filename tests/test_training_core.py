@@ -248,3 +248,44 @@ def test_evaluations_during_training_play_validation_levels_and_the_final_one_te
     assert result.final_eval.num_episodes == 30 and result.curve[-1]["success_rate"] == result.final_eval.success_rate
     with pytest.raises(ValueError, match="overlap the test levels"):
         BCConfig(validation_start_level=1_000_000, test_start_level=1_000_100, eval_episodes=200)
+
+
+@pytest.mark.parametrize("final_weights", ["last", "best"])
+def test_final_weights_are_the_last_updates_or_the_best_validation_evaluations(
+    tmp_path, monkeypatch, final_weights: str
+) -> None:
+    import dataclasses
+
+    import agents
+    from algorithms import driver
+    from algorithms.bc import BCConfig, train
+    from tests.small_policy import tiny_run
+
+    real = driver.evaluate
+    validation_scores = iter([0.9, 0.1, 0.2])  # greedy, at steps 10, 20, 30: the first is best
+
+    def scripted(policy, env_id, kwargs, num_episodes, **more):
+        result = real(policy, env_id, kwargs, num_episodes, **more)
+        if kwargs["start_level"] != 1_000_000 or not more.get("deterministic", True):
+            return result
+        return dataclasses.replace(result, success_rate=next(validation_scores))
+
+    monkeypatch.setattr(driver, "evaluate", scripted)
+    cfg = BCConfig(**tiny_run(tmp_path, final_weights, eval_every=10, eval_episodes=10, final_eval_episodes=20),
+                   total_steps=30, data_steps=300, dagger_rounds=0, batch_size=16, final_weights=final_weights)
+    result = train(cfg)
+    checkpoints = result.run_dir / "checkpoints"
+
+    def weights(name: str) -> list[torch.Tensor]:
+        return list(agents.load(checkpoints / name).state_dict().values())
+
+    chosen = weights("best.pt" if final_weights == "best" else "last.pt")
+    other = weights("last.pt" if final_weights == "best" else "best.pt")
+    assert all(torch.equal(a, b) for a, b in zip(weights("final.pt"), chosen))
+    assert not all(torch.equal(a, b) for a, b in zip(weights("final.pt"), other))
+    # The final evaluation played the weights it saved.
+    again = evaluate(agents.load(checkpoints / "final.pt"), "Penguin-Bare-v0", cfg.test_levels(20), 20,
+                     seed=0, num_envs=20)
+    assert again.success_rate == result.final_eval.success_rate
+    with pytest.raises(ValueError, match="final_weights must be one of"):
+        BCConfig(final_weights="first")
