@@ -10,7 +10,6 @@ from torch import nn
 
 from agents.config import PolicyConfig
 
-
 #: Directions the ego keypoints' heading tells apart (the penguin's 8 headings).
 EGO_HEADINGS = 8
 

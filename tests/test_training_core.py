@@ -281,8 +281,8 @@ def test_final_weights_are_the_last_updates_or_the_best_validation_evaluations(
 
     chosen = weights("best.pt" if final_weights == "best" else "last.pt")
     other = weights("last.pt" if final_weights == "best" else "best.pt")
-    assert all(torch.equal(a, b) for a, b in zip(weights("final.pt"), chosen))
-    assert not all(torch.equal(a, b) for a, b in zip(weights("final.pt"), other))
+    assert all(torch.equal(a, b) for a, b in zip(weights("final.pt"), chosen, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(weights("final.pt"), other, strict=True))
     # The final evaluation played the weights it saved.
     again = evaluate(agents.load(checkpoints / "final.pt"), "Penguin-Bare-v0", cfg.test_levels(20), 20,
                      seed=0, num_envs=20)
