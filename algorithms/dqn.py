@@ -87,8 +87,7 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
     """Adam epsilon."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over the planned ``total_env_steps`` (after the
-    warm-up), as PPO does: late updates shrink, so the final network is not caught in one of
-    the swings constant-rate Q-learning makes after it has learnt."""
+    warm-up), as PPO does, so that late updates shrink."""
     warmup_steps: int = 500
     """Gradient steps of linear learning-rate warm-up from 0 (as BC's): large early steps switch
     the trunk's ReLUs off for every input, and a dead trunk makes Q the same for every state."""
