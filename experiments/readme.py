@@ -59,8 +59,8 @@ def results_matrix(benchmark: dict[str, Any]) -> str:
     machines = sorted({r["machine"] for r in rows})
     lines += [
         "",
-        f"Greedy success on 500 test levels, median [worst, best] over seeds {', '.join(map(str, seeds))} "
-        "(a cell without a range is one seed's run), then the median minutes of training (evaluations included) to 90% on the validation levels. Each "
+        "Greedy success on 500 test levels, median [worst, best] over the seeds each cell ran (of seeds "
+        f"{', '.join(map(str, seeds))}; a cell without a range is one seed's run), then the median minutes of training (evaluations included) to 90% on the validation levels. Each "
         "cell is `penguin train --algo ALGO --env ENV --seed S` with its settings file's budget "
         "(sb3-ppo: `--budget 2m`, the outside reference); measured on "
         f"{'; '.join(machines)}, {dates[0]}{' to ' + dates[-1] if len(dates) > 1 else ''}. "
