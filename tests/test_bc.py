@@ -12,6 +12,7 @@ import torch
 import agents
 from agents import PolicyConfig
 from algorithms.bc import BCConfig, LabelledSteps, bc_loss, collect, train
+from algorithms.driver import EVAL_GAMES
 from algorithms.evaluation import evaluate
 from algorithms.logger import EpisodeStats
 from tests.small_policy import tiny_run
@@ -91,11 +92,12 @@ def test_tiny_bc_run_learns_and_beats_random(tmp_path) -> None:
     assert {"config.json", "eval.csv", "checkpoints", "data"} <= files
     policy = agents.load(result.run_dir / "checkpoints" / "final.pt")
     assert agents.read(result.run_dir / "checkpoints" / "final.pt")["trainer"] == "bc"
-    # The run evaluates greedy and sampled actions with its seed, all 100 games at once; the
-    # saved policy reproduces both (sampling draws depend on how many games step together).
-    again = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, num_envs=100)
+    # The run evaluates greedy and sampled actions with its seed and the driver's batch of games;
+    # the saved policy reproduces both (sampling draws depend on how many games step together).
+    games = min(100, EVAL_GAMES)
+    again = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, num_envs=games)
     assert again.success_rate == result.final_eval.success_rate
-    sampled = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, deterministic=False, num_envs=100)
+    sampled = evaluate(policy, "Penguin-Bare-v0", heldout, 100, seed=0, deterministic=False, num_envs=games)
     assert sampled.success_rate == result.final_eval_sampled.success_rate
 
 
