@@ -232,27 +232,41 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_color(name: str) -> str:
+    """The colour of entry ``name``'s curves: one per learner (the name without its env), so an
+    algorithm looks the same in every env's panel."""
+    learners = list(dict.fromkeys(n.rsplit("-", 1)[0] for n in ENTRIES))
+    learner = name.rsplit("-", 1)[0]
+    return f"C{learners.index(learner) % 10}" if learner in learners else "black"
+
+
+def _steps_label(x: float, _position: object) -> str:
+    """Env-step tick labels short enough not to run into each other: 250k, 1.5M."""
+    return f"{x / 1e6:g}M" if abs(x) >= 1e6 else f"{x / 1e3:g}k" if x else "0"
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Validation greedy success against env steps and wall time, one panel pair per env."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     envs = list(dict.fromkeys(r["env_id"] for r in rows))
     fig, axes = plt.subplots(len(envs), 2, figsize=(11, 3.4 * len(envs)), squeeze=False)
     for (ax_steps, ax_time), env_id in zip(axes, envs, strict=True):
-        names = list(dict.fromkeys(r["name"] for r in rows if r["env_id"] == env_id))
         for r in rows:
             if r["env_id"] != env_id:
                 continue
             curve = [c for c in r["curve"] if not c.get("test_levels")]
-            look = {"color": f"C{names.index(r['name']) % 10}", "linestyle": ["-", "--", ":", "-."][r["seed"] % 4],
+            look = {"color": plot_color(r["name"]), "linestyle": ["-", "--", ":", "-."][r["seed"] % 4],
                     "label": f"{r['name']} s{r['seed']}", "marker": "."}
             ax_steps.plot([c["env_steps"] for c in curve], [c["success_rate"] for c in curve], **look)
             ax_time.plot([c["wall_time"] / 60 for c in curve], [c["success_rate"] for c in curve], **look)
         ax_steps.set_title(env_id, fontsize=9)
         ax_steps.set_xlabel("env steps")
+        ax_steps.xaxis.set_major_formatter(FuncFormatter(_steps_label))
         ax_time.set_xlabel("wall time (minutes)")
         for ax in (ax_steps, ax_time):
             ax.set_ylabel("validation greedy success")

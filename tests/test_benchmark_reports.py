@@ -70,3 +70,10 @@ def test_each_entry_is_the_plain_command_whose_budget_is_the_targets_time(name) 
     entry = benchmark.ENTRIES[name]
     config = train.resolve(["--algo", entry.algo, "--env", entry.env_id, "--run-name", "x"])
     assert config.time_limit == pytest.approx(entry.minutes), (name, config.time_limit)
+
+
+def test_an_algorithm_has_one_colour_in_every_env_and_algorithms_differ() -> None:
+    assert benchmark.plot_color("dqn-bare") == benchmark.plot_color("dqn-gold") == benchmark.plot_color("dqn-lang")
+    colours = {benchmark.plot_color(f"{algo}-bare") for algo in ("bc", "ppo", "grpo", "dqn", "sb3-ppo")}
+    assert len(colours) == 5
+    assert benchmark.plot_color("ppo-finetune-gold") != benchmark.plot_color("ppo-gold")
