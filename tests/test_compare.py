@@ -342,7 +342,12 @@ def test_ray_tasks_that_raise_or_are_cancelled_are_reported(tmp_path: Path) -> N
                 time.sleep(0.2)
             os.kill(os.getpid(), signal.SIGINT)
 
-    outcome = backend.run([(bad, False), (slow, False)], stop_when_the_slow_one_trains)
+    # A SIGINT handler left by other code must not swallow the Ctrl-C that stops the comparison.
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        outcome = backend.run([(bad, False), (slow, False)], stop_when_the_slow_one_trains)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert list(outcome.failed) == [bad] and outcome.failed[bad]
     assert outcome.stopped and outcome.interrupted == [slow] and ended == {"bc": "failed", "ppo": "interrupted"}
 

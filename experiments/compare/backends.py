@@ -32,6 +32,7 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -243,6 +244,11 @@ class RayBackend:
         pending = deque(jobs)
         flight: dict[Any, Job] = {}
         limit = self.workers or len(jobs)
+        # Ctrl-C must reach this loop as KeyboardInterrupt whatever handler the process had.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT)
+        if main_thread:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             while pending or flight:
                 while pending and len(flight) < limit:
@@ -267,6 +273,8 @@ class RayBackend:
                 for ref in done:
                     self._collect(ref, flight.pop(ref), outcome, on_done)
         finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
             ray.shutdown()
         return outcome
 
