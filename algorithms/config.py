@@ -73,6 +73,12 @@ class TrainerConfig:
     """Weights that the final evaluation and ``final.pt`` hold: ``"last"`` (the last update's) or
     ``"best"`` (``best.pt``'s, chosen on validation levels, which never overlap the test levels;
     the last update's when no validation evaluation ran). ``last.pt`` keeps the last update's."""
+    ema_decay: float = 0.0
+    """Evaluate an exponential moving average of the trained weights (Polyak averaging),
+    updated after every iteration as ``average <- decay * average + (1 - decay) * weights``: the
+    evaluations, ``best.pt`` and ``final.pt`` hold the average, ``last.pt`` the trained weights
+    (and the average, to resume). Averaging smooths the iteration-to-iteration noise that flips
+    greedy choices; ``1 / (1 - decay)`` iterations is its horizon. 0: off."""
     log_every: int = 0
     """Budget units between TensorBoard dumps (0: after every iteration)."""
     time_limit: float = 0.0
@@ -130,6 +136,7 @@ class TrainerConfig:
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         weights = ("last", "best")
         need(self.final_weights in weights, f"final_weights must be one of {weights}, got {self.final_weights!r}")
+        need(0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1) (0: off), got {self.ema_decay!r}")
         need(self.time_limit >= 0, f"time_limit must be >= 0 minutes (0 = none), got {self.time_limit!r}")
         need(
             self.checkpoint_minutes >= 0,

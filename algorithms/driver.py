@@ -26,12 +26,15 @@ loads with ``torch.load(weights_only=True)``; ``resume=True`` continues bit for 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 import agents
 from agents import MultimodalPolicy, PolicyConfig
@@ -76,6 +79,7 @@ class TrainResult:
 
     algo: str
     policy: MultimodalPolicy
+    """The network ``final.pt`` holds."""
     run_dir: Path
     iterations: int
     """Iterations of the trainer's loop, counting those before a resume."""
@@ -173,6 +177,9 @@ class TrainingRun:
         #: Called before every evaluation and checkpoint, for a trainer whose weights live
         #: elsewhere until copied into :attr:`policy` (the stable-baselines3 baselines).
         self.sync_policy: Callable[[], None] | None = None
+        #: The exponential moving average of the weights that evaluations and ``best.pt`` use
+        #: (``ema_decay > 0``), else None.
+        self.average: MultimodalPolicy | None = None
         self.state: TrainerState | None = None
         self.logger: Logger | None = None
         self._time_before = 0.0  # wall time of the run before a resume
@@ -196,6 +203,8 @@ class TrainingRun:
         when resuming, and write ``config.json`` (with ``describe`` as extra sections). Returns
         whether the run was resumed. :meth:`iterations` calls it if the trainer has not."""
         self.state = state
+        if self.cfg.ema_decay > 0:
+            self.average = copy.deepcopy(self.policy).requires_grad_(False).eval()
         resumed = False
         if self.cfg.resume:
             self._restore(state)
@@ -261,6 +270,7 @@ class TrainingRun:
         """Count the iteration and do what is due after it; True when the loop must end (Ctrl-C,
         SIGTERM or the time limit)."""
         self.counters.iteration += 1
+        self._update_average()
         curriculum = self._curriculum
         if curriculum is not None and curriculum.advance():
             assert self._restart is not None, "a curriculum needs restart= to play its new radius"
@@ -286,6 +296,23 @@ class TrainingRun:
             self.interrupted, self.stop_signal = True, self._stop.signal
             return True
         return self.out_of_time()
+
+    @property
+    def evaluated_policy(self) -> MultimodalPolicy:
+        """The network evaluations play and ``best.pt`` and ``final.pt`` hold: the weights'
+        moving average with ``ema_decay``, else the trained policy."""
+        return self.average if self.average is not None else self.policy
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        if self.average is None:
+            return
+        weight = 1.0 - self.cfg.ema_decay
+        for mean, value in zip(self.average.state_dict().values(), self.policy.state_dict().values(), strict=True):
+            if mean.is_floating_point():
+                mean.lerp_(value, weight)
+            else:
+                mean.copy_(value)
 
     # -- logging --------------------------------------------------------------------------------
     def log(self, scalars: dict[str, Any]) -> None:
@@ -344,9 +371,9 @@ class TrainingRun:
         kwargs = self.cfg.test_levels(num_episodes) if test else self.cfg.validation_levels(num_episodes)
         # Many games at once: the network's cost per game falls with the batch.
         games = min(num_episodes, EVAL_GAMES)
-        greedy = evaluate(self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, num_envs=games)
+        greedy = evaluate(self.evaluated_policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, num_envs=games)
         sampled = evaluate(
-            self.policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, deterministic=False, num_envs=games
+            self.evaluated_policy, self.cfg.env_id, kwargs, num_episodes, seed=self.cfg.seed, deterministic=False, num_envs=games
         )
         prefix = "test" if test else "eval"
         self.logger.record_dict(greedy.scalars(prefix))
@@ -375,8 +402,8 @@ class TrainingRun:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self, path: Path, resume: dict[str, Any] | None = None) -> None:
-        """Atomic checkpoint of the policy (with a resume entry if given) that any trainer can
-        start from."""
+        """Atomic checkpoint that any trainer can start from: of the trained policy with a resume
+        entry, else of :attr:`evaluated_policy`."""
         if self.sync_policy is not None:
             self.sync_policy()
         info = {
@@ -385,7 +412,8 @@ class TrainingRun:
             "config": to_checkpoint_values(dataclasses.asdict(self.cfg)),
             "env_steps": self.counters.env_steps,
         }
-        agents.save(self.policy, path, trainer=self.algo, extra=info, resume=resume)
+        network = self.policy if resume is not None else self.evaluated_policy
+        agents.save(network, path, trainer=self.algo, extra=info, resume=resume)
 
     def save_resume_checkpoint(self) -> None:
         """Write ``last.pt``: the policy and everything needed to continue bit for bit."""
@@ -398,6 +426,7 @@ class TrainingRun:
             "eval_rows": len(self.curve),
             "best_success": self.best_success,
             "wall_time": self._time_before + self.elapsed(),
+            "average": None if self.average is None else self.average.state_dict(),
         }
         self.save(self.run.last_checkpoint, to_checkpoint_values(resume))
         self._checkpoint_clock.reset()
@@ -419,6 +448,10 @@ class TrainingRun:
         self.curve = self.run.read_eval()[: int(saved["eval_rows"])]
         self.run.write_eval(self.curve)
         self.best_success = float(saved["best_success"])
+        if self.average is not None:
+            if saved.get("average") is None:
+                raise ValueError(f"{path} holds no weight average; resume it with ema_decay=0, as it was trained")
+            self.average.load_state_dict(saved["average"])
         self._time_before = float(saved["wall_time"])
 
     # -- the end --------------------------------------------------------------------------------
@@ -434,13 +467,14 @@ class TrainingRun:
             if self.cfg.final_weights == "best" and best.exists():
                 agents.load_into(self.policy, best)
                 self.sync_policy = None  # the loaded weights are the ones to evaluate and save
+                self.average = None
             final = self.evaluate(self.cfg.final_eval_episodes, test=True)
             self._dump()
             self.save(self.run.checkpoints / "final.pt")
         self.logger.close()
         return TrainResult(
             algo=self.algo,
-            policy=self.policy,
+            policy=self.evaluated_policy,
             run_dir=self.run.path,
             iterations=self.counters.iteration,
             gradient_steps=self.counters.gradient_steps,

@@ -63,6 +63,8 @@ class SB3Config(TrainerConfig):
             not self.resume,
             "stable-baselines3 baseline runs cannot be resumed; start a new run (another run_name)",
         )
+        need(self.ema_decay == 0, "ema_decay is for our trainers; the stable-baselines3 baselines train "
+             f"their own copy of the weights (set ema_decay=0, got {self.ema_decay!r})")
         for name in ("total_env_steps", "num_envs"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")

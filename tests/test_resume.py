@@ -23,12 +23,12 @@ ALGORITHMS = Path(__file__).resolve().parent.parent / "algorithms"
 #: Per trainer: a seconds-long run with every part of its state in use.
 TINY: dict[str, dict[str, Any]] = {
     "ppo": dict(total_env_steps=2_048, num_envs=8, num_steps=32, curriculum=True, curriculum_threshold=0.0,
-                curriculum_window=16, kl_coef=0.5, bc_coef=0.3),
+                curriculum_window=16, kl_coef=0.5, bc_coef=0.3, ema_decay=0.9),
     "grpo": dict(total_env_steps=1_200, group_size=2, num_groups=4, max_episode_steps=12, curriculum=True,
                  curriculum_threshold=0.0, curriculum_window=16, kl_coef=0.5),
     "dqn": dict(total_env_steps=1_600, num_envs=8, buffer_size=10_000, learning_starts=200, batch_size=32,
                 save_buffer=True, target_update_interval=20, curriculum=True, curriculum_threshold=0.0,
-                curriculum_window=16, bc_coef=0.5),
+                curriculum_window=16, bc_coef=0.5, ema_decay=0.99),
     "bc": dict(total_steps=12, data_steps=300, dagger_rounds=1, dagger_steps=100, batch_size=16, num_envs=8),
 }
 

@@ -289,3 +289,43 @@ def test_final_weights_are_the_last_updates_or_the_best_validation_evaluations(
     assert again.success_rate == result.final_eval.success_rate
     with pytest.raises(ValueError, match="final_weights must be one of"):
         BCConfig(final_weights="first")
+
+
+def test_the_weight_average_follows_its_recurrence_and_is_what_evaluations_and_final_pt_hold(
+    tmp_path, monkeypatch
+) -> None:
+    import agents
+    from algorithms import driver
+    from algorithms.driver import TrainingRun
+    from algorithms.ppo import PPOConfig
+    from algorithms.trainer_state import TrainerState
+    from tests.small_policy import tiny_run
+
+    played: list[list[torch.Tensor]] = []
+
+    def spy(policy, *args, **kwargs):
+        played.append([p.detach().clone() for p in policy.parameters()])
+        return real(policy, *args, **kwargs)
+
+    real = driver.evaluate
+    monkeypatch.setattr(driver, "evaluate", spy)
+    cfg = PPOConfig(**tiny_run(tmp_path, "ema", final_eval_episodes=8), total_env_steps=3, ema_decay=0.75)
+    run = TrainingRun(cfg, "ppo")
+    start = [p.detach().clone() for p in run.policy.parameters()]
+    for iteration in run.iterations(TrainerState()):
+        with torch.no_grad():  # the "update" of iteration k sets every weight to k + 1
+            for p in run.policy.parameters():
+                p.fill_(iteration + 1.0)
+        run.count(env_steps=1)
+    result = run.finish()
+    # a_k = 0.75 a_(k-1) + 0.25 k from a_0 = the starting weights, three times:
+    # a_3 = 0.75^3 a_0 + 0.25 (0.75^2 * 1 + 0.75 * 2 + 3)
+    expected = [0.75**3 * a0 + 0.25 * (0.5625 + 1.5 + 3.0) for a0 in start]
+    checkpoints = result.run_dir / "checkpoints"
+    for network in (list(agents.load(checkpoints / "final.pt").parameters()), *played, list(result.policy.parameters())):
+        for want, got in zip(expected, network, strict=True):
+            torch.testing.assert_close(got, want)
+    assert len(played) == 2  # greedy and sampled, on the test levels
+    assert all(torch.equal(p, torch.full_like(p, 3.0)) for p in agents.load(checkpoints / "last.pt").parameters())
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        PPOConfig(ema_decay=1.0)
