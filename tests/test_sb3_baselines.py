@@ -124,6 +124,7 @@ def test_sb3_dqn_run_evaluates_greedy_on_q_values(tmp_path) -> None:
         (SB3PPOConfig, {"resume": True, "run_name": "x"}, "cannot be resumed"),
         (SB3DQNConfig, {"buffer_size": 16, "batch_size": 32}, "at least one batch"),
         (SB3DQNConfig, {"exploration_final_eps": 1.5}, "exploration_final_eps must be in [0, 1]"),
+        (SB3PPOConfig, {"ema_decay": 0.9}, "set ema_decay=0"),
     ],
 )
 def test_bad_sb3_configs_fail_before_any_folder_exists(tmp_path, config_class, fields, message) -> None:
