@@ -57,7 +57,7 @@ from algorithms.curriculum import RadiusCurriculum
 from algorithms.diagnostics import active_units
 from algorithms.driver import Callback, TrainingRun, TrainResult
 from algorithms.envs import EnvStepper, make_vec_env
-from algorithms.optim import make_adam, set_learning_rate
+from algorithms.optim import make_adam, move_towards, set_learning_rate
 from algorithms.replay import ReplayBatch, ReplayBuffer
 from algorithms.trainer_state import TrainerState, make_generator
 from fake_traces import solver
@@ -554,9 +554,7 @@ def dqn_update(
         terms["train/q_mean"].append(q_taken.detach().mean())
         terms["train/active_units"].append(active_units(out["features"]))
         if gradient_steps % cfg.target_update_interval == 0:
-            with torch.no_grad():
-                for t_param, o_param in zip(state.target.parameters(), policy.parameters(), strict=True):
-                    t_param.lerp_(o_param, cfg.tau)
+            move_towards(state.target, policy, cfg.tau)
     out_terms = {name: torch.stack(values).mean() for name, values in terms.items()}
     if "train/bc_loss" in out_terms:
         out_terms["train/bc_coef"] = torch.tensor(bc_coef)

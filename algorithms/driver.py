@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import agents
 from agents import MultimodalPolicy, PolicyConfig
 from algorithms.cadence import Every, EveryMinutes
@@ -46,6 +44,7 @@ from algorithms.envs import make_vec_env
 from algorithms.evaluation import EvalResult, evaluate
 from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import Logger
+from algorithms.optim import move_towards
 from algorithms.progress import Progress
 from algorithms.run_dir import RunDir
 from algorithms.seeding import curriculum_seed, rng_state, seed_everything, set_rng_state
@@ -303,16 +302,9 @@ class TrainingRun:
         moving average with ``ema_decay``, else the trained policy."""
         return self.average if self.average is not None else self.policy
 
-    @torch.no_grad()
     def _update_average(self) -> None:
-        if self.average is None:
-            return
-        weight = 1.0 - self.cfg.ema_decay
-        for mean, value in zip(self.average.state_dict().values(), self.policy.state_dict().values(), strict=True):
-            if mean.is_floating_point():
-                mean.lerp_(value, weight)
-            else:
-                mean.copy_(value)
+        if self.average is not None:
+            move_towards(self.average, self.policy, 1.0 - self.cfg.ema_decay)
 
     # -- logging --------------------------------------------------------------------------------
     def log(self, scalars: dict[str, Any]) -> None:

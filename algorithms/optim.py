@@ -1,4 +1,5 @@
-"""The optimizer every trainer uses, and setting its learning rate."""
+"""The optimizer every trainer uses, setting its learning rate, and moving one copy of a
+network towards another (target networks, weight averages)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,14 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Give every parameter group of ``optimizer`` the learning rate ``lr``."""
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+@torch.no_grad()
+def move_towards(copy: torch.nn.Module, source: torch.nn.Module, weight: float) -> None:
+    """``copy <- (1 - weight) * copy + weight * source``, tensor by tensor over the two modules'
+    state (same architecture); integer tensors are copied. ``weight`` 1 is a hard copy."""
+    for mine, theirs in zip(copy.state_dict().values(), source.state_dict().values(), strict=True):
+        if mine.is_floating_point():
+            mine.lerp_(theirs, weight)
+        else:
+            mine.copy_(theirs)
