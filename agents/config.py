@@ -86,6 +86,12 @@ class PolicyConfig:
     penguin and its heading, the way the ego view would show them, computed from the full view.
     With ``aux_heads`` (and a trainer's auxiliary losses) keypoint 0 is the penguin, keypoint 1
     the gold, and the heading is the penguin's. Needs ``keypoints >= 2``."""
+    ego_ring: bool = False
+    """Also give the trunk the features of the eight cells around keypoint 0, in the order of
+    the heading read for the ego keypoints (ahead, ahead-right, right, ..., ahead-left): whether
+    the cell ahead is a wall becomes one input instead of a relation between a neighbour and the
+    heading that the trunk must learn (adds ``8 * channels`` trunk inputs). Needs
+    ``ego_keypoints``."""
     aux_heads: bool = False
     """Heads that predict what the game state says, for trainers' auxiliary losses
     (``algorithms.auxiliary``): keypoint 0's and 1's score maps become the penguin's cell and
@@ -115,6 +121,7 @@ class PolicyConfig:
         need(not self.glimpses or self.keypoints >= 1, "glimpses need keypoints >= 1 (each keypoint reads one)")
         need(not self.aux_heads or self.keypoints >= 2, "aux_heads need keypoints >= 2 (the penguin's and the gold's)")
         need(not self.ego_keypoints or self.keypoints >= 2, "ego_keypoints need keypoints >= 2 (one to be seen from)")
+        need(not self.ego_ring or self.ego_keypoints, "ego_ring needs ego_keypoints=True (it is turned by their heading)")
         need(
             self.text_encoder in TEXT_ENCODERS,
             f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}",

@@ -12,6 +12,9 @@ from agents.config import PolicyConfig
 
 #: Directions the ego keypoints' heading tells apart (the penguin's 8 headings).
 EGO_HEADINGS = 8
+#: Unit steps ``(dx, dy)`` to the neighbour in each heading, clockwise from up (y grows downward),
+#: as the game moves.
+EGO_RING_STEPS = ((0, -1), (1, -1), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1))
 
 
 class FiLMBlock(nn.Module):
@@ -52,6 +55,32 @@ class ResBlock(nn.Module):
         return x + torch.relu(F.linear(x, self.conv.weight.flatten(1), self.conv.bias))
 
 
+def ego_ring(attention: torch.Tensor, tokens: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
+    """The features of the eight cells around a keypoint, in the order of its heading.
+
+    Args:
+        attention: ``(B, G, G)`` the keypoint's distribution over the cells (rows are y).
+        tokens: ``(B, G, G, C)`` the cells' features; cells beyond the map read as zeros.
+        heading: ``(B, 8)`` probabilities of the 8 headings (clockwise from up).
+
+    Returns:
+        ``(B, 8, C)``: entry ``k`` is the expected features of the neighbour ``k`` eighths of a
+        turn clockwise from the heading (0: ahead, 2: right, 4: behind, 6: left), the expectation
+        over both the keypoint's cell and the heading.
+    """
+    g = tokens.shape[1]
+    padded = F.pad(tokens, (0, 0, 1, 1, 1, 1))  # (B, G+2, G+2, C)
+    world = torch.stack(
+        [torch.einsum("byx,byxc->bc", attention, padded[:, 1 + dy:1 + dy + g, 1 + dx:1 + dx + g])
+         for dx, dy in EGO_RING_STEPS],
+        dim=1,
+    )  # (B, 8, C): neighbour in world direction d
+    # Seen with heading h, neighbour k (clockwise from the heading) lies in world direction h + k.
+    index = (torch.arange(EGO_HEADINGS)[:, None] + torch.arange(EGO_HEADINGS)[None, :]) % EGO_HEADINGS
+    turned = world[:, index.to(world.device)]  # (B, h, k, C)
+    return torch.einsum("bh,bhkc->bkc", heading, turned)
+
+
 class KeyPoints(nn.Module):
     """Spatial soft-argmax: ``(B, cells, C)`` tokens -> ``(B, 2K)`` expected cell coordinates.
 
@@ -63,10 +92,15 @@ class KeyPoints(nn.Module):
     what the penguin's cell sees of its neighbours, wherever the penguin stands.
     """
 
-    def __init__(self, channels: int, keypoints: int, grid: int, glimpses: bool = False, ego: bool = False) -> None:
+    def __init__(
+        self, channels: int, keypoints: int, grid: int, glimpses: bool = False, ego: bool = False, ring: bool = False
+    ) -> None:
         super().__init__()
         self.score = nn.Linear(channels, keypoints)
-        self.glimpses = glimpses
+        self.glimpses, self.grid = glimpses, grid
+        if ring and not ego:
+            raise ValueError("the ego ring needs ego keypoints (it is turned by their heading)")
+        self.ring = ring
         axis = torch.linspace(-1.0, 1.0, grid)
         ys, xs = torch.meshgrid(axis, axis, indexing="ij")
         self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], dim=1), persistent=False)
@@ -83,7 +117,8 @@ class KeyPoints(nn.Module):
     def output_size(self, channels: int) -> int:
         """Width of :meth:`forward`'s output for ``channels``-wide tokens."""
         k = self.score.out_features
-        return 2 * k + (k * channels if self.glimpses else 0) + (2 * k if self.heading is not None else 0)
+        return (2 * k + (k * channels if self.glimpses else 0) + (2 * k if self.heading is not None else 0)
+                + (EGO_HEADINGS * channels if self.ring else 0))
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(keypoint features, scores, heading logits)``: the coordinates (with the glimpses and
@@ -101,9 +136,14 @@ class KeyPoints(nn.Module):
         heading = None
         if self.heading is not None:
             heading = self.heading(seen[:, 0])  # what keypoint 0's cell shows
-            turn = torch.einsum("bh,hij->bij", torch.softmax(heading, dim=1), self.rotations)
+            probabilities = torch.softmax(heading, dim=1)
+            turn = torch.einsum("bh,hij->bij", probabilities, self.rotations)
             offsets = points - points[:, :1]  # (B, K, 2) from keypoint 0
             parts.append(torch.einsum("bij,bkj->bki", turn, offsets).flatten(1))
+            if self.ring:
+                b, g = tokens.shape[0], self.grid
+                cells = tokens.reshape(b, g, g, -1)
+                parts.append(ego_ring(attention[:, :, 0].reshape(b, g, g), cells, probabilities).flatten(1))
         return torch.cat(parts, dim=1), scores, heading
 
 
@@ -136,7 +176,7 @@ class Fusion(nn.Module):
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
         self.keypoints = (
-            KeyPoints(c, config.keypoints, config.grid, config.glimpses, config.ego_keypoints)
+            KeyPoints(c, config.keypoints, config.grid, config.glimpses, config.ego_keypoints, config.ego_ring)
             if config.keypoints else None
         )
         if self.keypoints is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from agents import MultimodalPolicy, PolicyConfig
 from algorithms.auxiliary import aux_loss, aux_problem, aux_targets
@@ -100,3 +101,56 @@ def test_ego_keypoints_see_a_point_east_of_the_penguin_as_its_heading_turns(head
     ego = out[0, -2:].tolist()
     assert ego == pytest.approx(list(expected), abs=1e-3)
     assert int(heading_logits.argmax()) == heading
+
+
+@pytest.mark.parametrize("heading", range(8))
+def test_the_ego_ring_reads_the_cell_the_game_moves_forward_into(heading: int) -> None:
+    """With the keypoint on one cell and one heading, ring entry 0 is the cell FORWARD moves
+    to, 4 the cell BACKWARD moves to, 2 the one to the right; cells beyond the map are zeros."""
+    from agents.fusion import ego_ring
+    from penguin_env.core import DX, DY
+
+    g, x, y = 6, 2, 3
+    tokens = torch.zeros(1, g, g, 2)
+    for cy in range(g):
+        for cx in range(g):
+            tokens[0, cy, cx] = torch.tensor([cx + 1.0, cy + 1.0])  # a cell's features name it
+    attention = torch.zeros(1, g, g)
+    attention[0, y, x] = 1.0
+    probabilities = F.one_hot(torch.tensor([heading]), 8).float()
+    ring = ego_ring(attention, tokens, probabilities)[0]
+    for k in range(8):
+        d = (heading + k) % 8
+        assert ring[k].tolist() == [x + DX[d] + 1.0, y + DY[d] + 1.0]
+    corner = torch.zeros(1, g, g)
+    corner[0, 0, 0] = 1.0
+    north = F.one_hot(torch.tensor([0]), 8).float()
+    edge = ego_ring(corner, tokens, north)[0]
+    assert edge[0].tolist() == [0.0, 0.0] and edge[4].tolist() == [1.0, 2.0]
+
+
+def test_the_ego_ring_mixes_headings_by_their_probabilities() -> None:
+    from agents.fusion import ego_ring
+
+    tokens = torch.randn(3, 5, 5, 4)
+    attention = torch.softmax(torch.randn(3, 25), dim=1).reshape(3, 5, 5)
+    probabilities = torch.softmax(torch.randn(3, 8), dim=1)
+    mixed = ego_ring(attention, tokens, probabilities)
+    each = torch.stack([ego_ring(attention, tokens, F.one_hot(torch.full((3,), h), 8).float()) for h in range(8)], 1)
+    assert torch.allclose(mixed, torch.einsum("bh,bhkc->bkc", probabilities, each), atol=1e-6)
+
+
+def test_a_network_with_the_ego_ring_moves_the_trunk_input_and_checks_its_needs() -> None:
+    from agents.fusion import KeyPoints
+
+    with pytest.raises(ValueError, match="ego_ring needs ego_keypoints"):
+        PolicyConfig(ego_ring=True)
+    plain = KeyPoints(channels=4, keypoints=2, grid=5, ego=True)
+    ring = KeyPoints(channels=4, keypoints=2, grid=5, ego=True, ring=True)
+    assert ring.output_size(4) == plain.output_size(4) + 8 * 4
+    ring.load_state_dict(plain.state_dict())  # no new weights: only the trunk grows
+    tokens = torch.randn(2, 25, 4)
+    with_ring, _, _ = ring(tokens)
+    without, _, _ = plain(tokens)
+    assert with_ring.shape == (2, plain.output_size(4) + 32)
+    assert torch.equal(with_ring[:, :without.shape[1]], without)
