@@ -68,13 +68,12 @@ def ego_ring(attention: torch.Tensor, tokens: torch.Tensor, heading: torch.Tenso
         turn clockwise from the heading (0: ahead, 2: right, 4: behind, 6: left), the expectation
         over both the keypoint's cell and the heading.
     """
-    g = tokens.shape[1]
-    padded = F.pad(tokens, (0, 0, 1, 1, 1, 1))  # (B, G+2, G+2, C)
-    world = torch.stack(
-        [torch.einsum("byx,byxc->bc", attention, padded[:, 1 + dy:1 + dy + g, 1 + dx:1 + dx + g])
-         for dx, dy in EGO_RING_STEPS],
-        dim=1,
-    )  # (B, 8, C): neighbour in world direction d
+    b, g = attention.shape[:2]
+    # Neighbour d of the keypoint's cell is read through its distribution moved one cell along d:
+    # one matrix product over the cells for all eight, as the glimpses are read.
+    padded = F.pad(attention, (1, 1, 1, 1))
+    shifted = torch.stack([padded[:, 1 - dy:1 - dy + g, 1 - dx:1 - dx + g] for dx, dy in EGO_RING_STEPS], dim=1)
+    world = torch.bmm(shifted.reshape(b, EGO_HEADINGS, g * g), tokens.reshape(b, g * g, -1))  # (B, 8, C)
     # Seen with heading h, neighbour k (clockwise from the heading) lies in world direction h + k.
     index = (torch.arange(EGO_HEADINGS)[:, None] + torch.arange(EGO_HEADINGS)[None, :]) % EGO_HEADINGS
     turned = world[:, index.to(world.device)]  # (B, h, k, C)
