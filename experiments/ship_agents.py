@@ -21,9 +21,9 @@ from agents.pretrained import PRETRAINED_DIR
 from experiments.benchmark import ENTRIES, run_path
 
 #: The benchmark entries whose agents ship: every algorithm on Bare and Gold, behaviour cloning
-#: on every env, and PPO on Lang (the best Lang agent).
+#: on every env, and PPO on Walls and Lang (the best agents there).
 SHIPPED = ("bc-bare", "ppo-bare", "grpo-bare", "dqn-bare", "bc-gold", "ppo-gold", "grpo-gold", "dqn-gold",
-           "bc-walls", "bc-lang", "ppo-lang")
+           "bc-walls", "ppo-walls", "bc-lang", "ppo-lang")
 MAX_BYTES = 2 * 2**20
 
 
