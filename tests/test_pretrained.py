@@ -34,5 +34,5 @@ def test_each_shipped_agent_beats_random(algo: str, env_id: str) -> None:
 
 
 def test_an_unshipped_pair_names_the_shipped_ones() -> None:
-    with pytest.raises(ValueError, match="no shipped agent for ppo on Penguin-Walls-v0; shipped: "):
-        agents.load_pretrained("ppo", "Penguin-Walls-v0")
+    with pytest.raises(ValueError, match="no shipped agent for dqn on Penguin-Walls-v0; shipped: "):
+        agents.load_pretrained("dqn", "Penguin-Walls-v0")
