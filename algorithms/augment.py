@@ -77,6 +77,15 @@ def transform_image(image: torch.Tensor, mirror: bool, quarter_turns: int) -> to
     return torch.rot90(image, quarter_turns % 4, dims=(1, 2))
 
 
+def transform_actions(actions: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` action ids under symmetry ``which[i]`` (from :meth:`SymmetryAugment.draw`): LEFT
+    and RIGHT swap under a mirror, every other action is its own image."""
+    mirror = (which.to(actions.device) // 4).bool()
+    swapped = torch.where(actions == int(Action.LEFT), int(Action.RIGHT),
+                          torch.where(actions == int(Action.RIGHT), int(Action.LEFT), actions))
+    return torch.where(mirror, swapped, actions)
+
+
 def mirror_actions(per_action: torch.Tensor) -> torch.Tensor:
     """A tensor indexed by action on its last dimension, with LEFT and RIGHT swapped (a mirror
     image turns the other way)."""
@@ -169,14 +178,39 @@ class SymmetryAugment:
         flat = image.reshape(n, size * size, -1)
         image = torch.gather(flat, 1, source[..., None].expand(-1, -1, flat.shape[2])).reshape(image.shape)
         mirror = (which // 4).bool()
-        turns = (which % 4)[:, None]
         mask = torch.where(mirror.view(n, *[1] * (mask.dim() - 1)), mirror_actions(mask), mask)
-        right = (text == self.right).any(dim=1, keepdim=True) ^ mirror[:, None]
+        return image, self.transform_text(text, which), mask
+
+    def transform_text(self, text: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` token ids under symmetry ``which[i]``: a corner instruction names the image
+        of its corner; every other instruction is unchanged."""
+        which = which.to(text.device)
+        mirror, turns = (which // 4).bool()[:, None], (which % 4)[:, None]
+        right = (text == self.right).any(dim=1, keepdim=True) ^ mirror
         bottom = (text == self.bottom).any(dim=1, keepdim=True)
         for turn in range(3):  # counter-clockwise quarter turns, as in transform_corner
             now = turns > turn
             right, bottom = torch.where(now, bottom, right), torch.where(now, ~right, bottom)
-        return image, self._name_corner(text, right, bottom), mask
+        return self._name_corner(text, right, bottom)
+
+    def transform_aux(self, aux: dict[str, torch.Tensor], which: torch.Tensor, grid: int) -> dict[str, torch.Tensor]:
+        """The auxiliary targets (:func:`algorithms.auxiliary.aux_targets`) of the transformed
+        games: cells move with the frame's cells, a heading turns (a quarter turn
+        counter-clockwise takes it two steps back, a mirror takes ``h`` to ``-h``), and the
+        gold's bearing from the heading, which turns with it, changes only under a mirror."""
+        which = which.to(aux["penguin"].device)
+        sources = self._pixel_sources(grid, which.device)
+        mirror, turns = (which // 4).bool(), which % 4
+        heading = torch.where(mirror, (NUM_HEADINGS - aux["heading"]) % NUM_HEADINGS, aux["heading"])
+        bearing = aux["bearing"]
+        mirrored_bearing = torch.where(bearing < NUM_HEADINGS, (NUM_HEADINGS - bearing) % NUM_HEADINGS, bearing)
+        return {
+            # Output cell c shows input cell sources[c]: the penguin lands where its cell is the source.
+            "penguin": torch.argsort(sources, dim=1)[which].gather(1, aux["penguin"][:, None]).squeeze(1),
+            "heading": (heading - 2 * turns) % NUM_HEADINGS,
+            "bearing": torch.where(mirror, mirrored_bearing, bearing),
+            "gold": aux["gold"].gather(1, sources[which]),
+        }
 
     def _pixel_sources(self, size: int, device: torch.device) -> torch.Tensor:
         """``(8, size*size)``: for symmetry ``g``, the source pixel of each pixel of the output

@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from algorithms.advantages import gae
-from algorithms.augment import corner_word_ids, drop_words
+from algorithms.augment import (
+    SymmetryAugment,
+    check_augment,
+    corner_word_ids,
+    drop_words,
+    make_augmenter,
+    transform_actions,
+)
 from algorithms.auxiliary import aux_loss, aux_targets
 from algorithms.config import need
 from algorithms.curriculum import RadiusCurriculum
@@ -79,9 +86,17 @@ class PPOConfig(OnPolicyConfig):
     """Iterations at the start that train only the value head, on frozen features, before the
     policy moves (0: none). For a warm start (``init_from``) whose value head is fresh: its
     first advantages are noise, and acting on them undoes what the checkpoint knew."""
+    augment: str = "off"
+    """Symmetry augmentation of each update (``algorithms.augment``): every rollout sample is
+    turned by a random multiple of 90 degrees and mirrored half the time, its action,
+    instruction and auxiliary targets mapped to match (LEFT and RIGHT swap under a mirror), and
+    its log-probability recomputed under the turned observation before the first epoch; its
+    advantage and return stay (the game is the same in every orientation). ``"on"`` (an error
+    if the env's frames are not symmetric), ``"auto"`` (on when they are) or ``"off"``."""
 
     def validate(self) -> None:
         super().validate()
+        check_augment(self.env_id, self.env_kwargs, self.augment)
         for name in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
             need(int(getattr(self, name)) >= 1, f"{name} must be >= 1, got {getattr(self, name)!r}")
         need(
@@ -167,6 +182,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
         reference=make_reference(cfg, policy, run.device),  # the start, before a resume loads later weights
     )
     rollout = Rollout(cfg, state.envs.observation_space)
+    augmenter = make_augmenter(cfg.env_id, cfg.env_kwargs, cfg.augment)
     num_iterations = -(-cfg.total_env_steps // cfg.rollout_size)
     for iteration in run.iterations(state, callback, curriculum=state.curriculum, restart=state.envs.restart):
         lr, bc_coef = cfg.schedule(iteration / num_iterations)
@@ -183,7 +199,7 @@ def train(config: PPOConfig, callback: Callback | None = None) -> TrainResult:
 
         with run.timer("update"):
             losses = ppo_update(policy, state, rollout, advantages, returns, cfg, bc_coef, run.rng,
-                                value_only=iteration < cfg.value_warmup)
+                                value_only=iteration < cfg.value_warmup, augmenter=augmenter)
         run.count(gradient_steps=len(losses["train/value_loss"]))
 
         run.log({
@@ -255,9 +271,11 @@ def ppo_update(
     bc_coef: float,
     rng: np.random.Generator,
     value_only: bool = False,
+    augmenter: SymmetryAugment | None = None,
 ) -> dict[str, list[torch.Tensor]]:
-    """The update's gradient steps on the rollout's valid steps; returns each loss term per
-    minibatch (``train/value_loss`` has one entry per gradient step)."""
+    """The update's gradient steps on the rollout's valid steps, each turned by a random symmetry
+    when ``augmenter`` is given; returns each loss term per minibatch (``train/value_loss`` has
+    one entry per gradient step)."""
     policy.train()
     device = next(policy.parameters()).device
     T, N = rollout.actions.shape
@@ -273,6 +291,8 @@ def ppo_update(
         "labels": rollout.labels.reshape(T * N, NUM_ACTIONS),
         **{f"aux_{k}": v.reshape(T * N, *v.shape[2:]) for k, v in (rollout.aux or {}).items()},
     }
+    if augmenter is not None:
+        augment_rollout(policy, augmenter, flat, cfg.policy.grid, rng, T * N // cfg.num_minibatches)
     losses: dict[str, list[torch.Tensor]] = defaultdict(list)
     for idx in minibatches(np.flatnonzero(rollout.valid.reshape(-1)), cfg, rng):
         mb = {k: None if v is None else torch.from_numpy(v[idx]).to(device) for k, v in flat.items()}
@@ -289,6 +309,47 @@ def ppo_update(
         if cfg.target_kl > 0 and float(terms["train/approx_kl"]) > cfg.target_kl:
             break
     return losses
+
+
+@torch.no_grad()
+def augment_rollout(
+    policy: torch.nn.Module,
+    augmenter: SymmetryAugment,
+    flat: dict[str, np.ndarray | None],
+    grid: int,
+    rng: np.random.Generator,
+    chunk: int,
+) -> None:
+    """Turn every sample of a flattened rollout by its own random symmetry, in place: the frame,
+    the instruction (and the whole instruction), the action, the solver's labels and the
+    auxiliary targets alike. The log-probabilities become those of the turned actions under the
+    turned observations, by the policy as it is before the update (the one that played the
+    rollout), so each update's first ratio is 1 and the clip works as without augmentation."""
+    which = augmenter.draw(len(flat["actions"]), rng)
+    image, text, labels = augmenter.apply_each(
+        torch.from_numpy(flat["image"]), torch.from_numpy(flat["text"]), torch.from_numpy(flat["labels"]), which
+    )
+    flat["image"], flat["text"], flat["labels"] = image.numpy(), text.numpy(), labels.numpy()
+    if flat["whole_text"] is not None:
+        flat["whole_text"] = augmenter.transform_text(torch.from_numpy(flat["whole_text"]), which).numpy()
+    actions = transform_actions(torch.from_numpy(flat["actions"]), which)
+    flat["actions"] = actions.numpy()
+    aux_names = [k for k in flat if k.startswith("aux_")]
+    if aux_names:
+        turned = augmenter.transform_aux({k[4:]: torch.from_numpy(flat[k]) for k in aux_names}, which, grid)
+        for name, value in turned.items():
+            flat[f"aux_{name}"] = value.numpy()
+    was_training = policy.training
+    policy.eval()  # as the rollout played
+    device = next(policy.parameters()).device
+    logprobs = np.empty(len(actions), dtype=np.float32)
+    for start in range(0, len(actions), chunk):
+        rows = slice(start, start + chunk)
+        obs = {"image": flat["image"][rows], "text": flat["text"][rows]}
+        logp_all = torch.log_softmax(policy(obs, heads=("logits",))["logits"], dim=-1)
+        logprobs[rows] = logp_all.gather(1, actions[rows, None].to(device)).squeeze(1).cpu().numpy()
+    flat["logprobs"] = logprobs
+    policy.train(was_training)
 
 
 def ppo_loss(

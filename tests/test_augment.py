@@ -10,12 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from agents import MultimodalPolicy
 from algorithms.augment import NUM_TRANSFORMS, SymmetryAugment, drop_words, symmetry_problem
+from algorithms.auxiliary import aux_targets
 from algorithms.bc import BCConfig
 from algorithms.dqn import augment_transitions
+from algorithms.envs import make_vec_env
+from algorithms.ppo import PPOConfig, augment_rollout
 from fake_traces import solver
 from penguin_env.config import make_config
 from penguin_env.core import Action, GameState, corner_cells
@@ -23,6 +27,7 @@ from penguin_env.core import step as play_step
 from penguin_env.engine import BatchGame
 from penguin_env.instructions import Tokenizer, instruction
 from penguin_env.render import BatchRenderer
+from tests.small_policy import small_policy
 
 TOKENIZER = Tokenizer()
 #: Frame sizes with an even border: 7 cells of 6 pixels in 44, 10 cells of 6 pixels in 64.
@@ -270,3 +275,84 @@ def test_augmented_replay_transitions_are_transitions_of_the_transformed_game(se
         assert np.array_equal(batch["next_obs"]["image"][i].numpy(), want_next_image[0])
         assert np.array_equal(batch["next_obs"]["text"][i].numpy(), want_next_text[0])
         assert np.array_equal(batch["labels"][i].numpy(), want_labels[0])
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    env_id=st.sampled_from(["Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"]),
+    seed=st.integers(0, 10_000),
+    transform=st.integers(0, NUM_TRANSFORMS - 1),
+)
+def test_turned_auxiliary_targets_are_those_of_the_turned_game(env_id, seed, transform) -> None:
+    # What the state says after turning the game equals the turned targets: penguin cell,
+    # heading, gold cells and the nearest gold's bearing from the heading.
+    state = played_states(env_id, seed)
+    grid = state.size + 2
+    targets = {k: torch.from_numpy(v) for k, v in aux_targets(state, grid).items()}
+    which = torch.full((state.num,), transform)
+    got = SymmetryAugment().transform_aux(targets, which, grid)
+    want = aux_targets(transform_state(state, bool(transform // 4), transform % 4), grid)
+    assert set(got) == set(want)
+    for name, value in want.items():
+        np.testing.assert_array_equal(got[name].numpy(), value, err_msg=name)
+
+
+@settings(max_examples=6, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(
+    seed=st.integers(0, 10_000),
+    env_id=st.sampled_from(["Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"]),
+)
+def test_augmented_rollout_samples_replay_in_the_turned_game(seed: int, env_id: str) -> None:
+    # PPO's augmented sample i is (turned frame, turned instruction, mapped action, turned
+    # targets): rendering the turned game gives its observation, playing the mapped action there
+    # gives the turned game of the original move, and the log-probability is the network's for
+    # that action on that observation.
+    state = played_states(env_id, seed)
+    rules = make_config(env_id, {}).rules()
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, len(Action), state.num)
+    image, text = observe(state)
+    grid = state.size + 2
+    flat = {
+        "image": image, "text": text, "whole_text": text.copy(), "actions": actions,
+        "logprobs": np.zeros(state.num, dtype=np.float32), "labels": solver.optimal_action_mask(state),
+        **{f"aux_{k}": v for k, v in aux_targets(state, grid).items()},
+    }
+    torch.manual_seed(seed)
+    envs = make_vec_env(env_id, 1, {})
+    space, action_space = envs.single_observation_space, envs.single_action_space
+    envs.close()
+    policy = MultimodalPolicy(space, action_space, small_policy(grid=grid, keypoints=4, aux_heads=True))
+    augment_rollout(policy, SymmetryAugment(), flat, grid, np.random.default_rng(seed + 1), chunk=5)
+    which = SymmetryAugment.draw(state.num, np.random.default_rng(seed + 1))
+    assert len(set(which.tolist())) > 1  # more than one symmetry is checked
+    mirrored = {int(Action.LEFT): int(Action.RIGHT), int(Action.RIGHT): int(Action.LEFT)}
+    with torch.no_grad():
+        logp = torch.log_softmax(policy.eval()({"image": flat["image"], "text": flat["text"]})["logits"], -1)
+    for i in range(state.num):
+        mirror, turns = bool(which[i] // 4), int(which[i] % 4)
+        game = transform_state(state.take(np.array([i])), mirror, turns)
+        action = mirrored.get(int(actions[i]), int(actions[i])) if mirror else int(actions[i])
+        assert int(flat["actions"][i]) == action
+        want_image, want_text = observe(game)
+        np.testing.assert_array_equal(flat["image"][i], want_image[0])
+        np.testing.assert_array_equal(flat["text"][i], want_text[0])
+        np.testing.assert_array_equal(flat["whole_text"][i], want_text[0])
+        np.testing.assert_array_equal(flat["labels"][i], solver.optimal_action_mask(game)[0])
+        for name, value in aux_targets(game, grid).items():
+            np.testing.assert_array_equal(flat[f"aux_{name}"][i], value[0], err_msg=name)
+        assert flat["logprobs"][i] == pytest.approx(float(logp[i, action]), abs=1e-5)
+        moved = state.take(np.array([i]))
+        play_step(moved, actions[i : i + 1], rules)
+        play_step(game, np.array([action]), rules)
+        want = transform_state(moved, mirror, turns)
+        for name in ("pos", "heading", "gold_left", "steps"):
+            np.testing.assert_array_equal(getattr(game, name), getattr(want, name), err_msg=name)
+
+
+def test_ppo_refuses_forced_augmentation_of_asymmetric_frames(tmp_path) -> None:
+    with pytest.raises(ValueError, match="egocentric"):
+        PPOConfig(env_kwargs={"view": "ego"}, augment="on", runs_dir=str(tmp_path), run_name="x")
+    with pytest.raises(ValueError, match="augment must be"):
+        PPOConfig(augment="yes", runs_dir=str(tmp_path), run_name="y")
+    assert not any(tmp_path.iterdir())

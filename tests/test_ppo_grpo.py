@@ -28,9 +28,10 @@ def random_success(cfg) -> float:
     return result.success_rate
 
 
-def test_ppo_beats_random_on_bare_radius_one(tmp_path) -> None:
+@pytest.mark.parametrize("augment", ["off", "on"])
+def test_ppo_beats_random_on_bare_radius_one(tmp_path, augment) -> None:
     cfg = PPOConfig(**common(tmp_path, "ppo"), total_env_steps=12_288, num_envs=16, num_steps=32,
-                    learning_rate=1e-3)
+                    learning_rate=1e-3, augment=augment)
     result = registry.train(cfg)
     assert result.env_steps >= 12_288 and not result.interrupted
     # A tiny budget: the sampled policy is clearly better than random (greedy, which loops on

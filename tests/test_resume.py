@@ -23,7 +23,7 @@ ALGORITHMS = Path(__file__).resolve().parent.parent / "algorithms"
 #: Per trainer: a seconds-long run with every part of its state in use.
 TINY: dict[str, dict[str, Any]] = {
     "ppo": dict(total_env_steps=2_048, num_envs=8, num_steps=32, curriculum=True, curriculum_threshold=0.0,
-                curriculum_window=16, kl_coef=0.5, bc_coef=0.3, ema_decay=0.9),
+                curriculum_window=16, kl_coef=0.5, bc_coef=0.3, ema_decay=0.9, augment="on"),
     "grpo": dict(total_env_steps=1_200, group_size=2, num_groups=4, max_episode_steps=12, curriculum=True,
                  curriculum_threshold=0.0, curriculum_window=16, kl_coef=0.5),
     "dqn": dict(total_env_steps=1_600, num_envs=8, buffer_size=10_000, learning_starts=200, batch_size=32,
