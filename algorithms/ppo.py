@@ -89,10 +89,10 @@ class PPOConfig(OnPolicyConfig):
     augment: str = "off"
     """Symmetry augmentation of each update (``algorithms.augment``): every rollout sample is
     turned by a random multiple of 90 degrees and mirrored half the time, its action,
-    instruction and auxiliary targets mapped to match (LEFT and RIGHT swap under a mirror), and
-    its log-probability recomputed under the turned observation before the first epoch; its
-    advantage and return stay (the game is the same in every orientation). ``"on"`` (an error
-    if the env's frames are not symmetric), ``"auto"`` (on when they are) or ``"off"``."""
+    instruction and auxiliary targets mapped to match (LEFT and RIGHT swap under a mirror); its
+    logged log-probability, advantage and return stay, since the game is the same in every
+    orientation (:func:`augment_rollout`). ``"on"`` (an error if the env's frames are not
+    symmetric), ``"auto"`` (on when they are) or ``"off"``."""
 
     def validate(self) -> None:
         super().validate()
@@ -292,7 +292,7 @@ def ppo_update(
         **{f"aux_{k}": v.reshape(T * N, *v.shape[2:]) for k, v in (rollout.aux or {}).items()},
     }
     if augmenter is not None:
-        augment_rollout(policy, augmenter, flat, cfg.policy.grid, rng, T * N // cfg.num_minibatches)
+        augment_rollout(augmenter, flat, cfg.policy.grid, rng)
     losses: dict[str, list[torch.Tensor]] = defaultdict(list)
     for idx in minibatches(np.flatnonzero(rollout.valid.reshape(-1)), cfg, rng):
         mb = {k: None if v is None else torch.from_numpy(v[idx]).to(device) for k, v in flat.items()}
@@ -311,20 +311,18 @@ def ppo_update(
     return losses
 
 
-@torch.no_grad()
 def augment_rollout(
-    policy: torch.nn.Module,
-    augmenter: SymmetryAugment,
-    flat: dict[str, np.ndarray | None],
-    grid: int,
-    rng: np.random.Generator,
-    chunk: int,
+    augmenter: SymmetryAugment, flat: dict[str, np.ndarray | None], grid: int, rng: np.random.Generator
 ) -> None:
     """Turn every sample of a flattened rollout by its own random symmetry, in place: the frame,
     the instruction (and the whole instruction), the action, the solver's labels and the
-    auxiliary targets alike. The log-probabilities become those of the turned actions under the
-    turned observations, by the policy as it is before the update (the one that played the
-    rollout), so each update's first ratio is 1 and the clip works as without augmentation."""
+    auxiliary targets alike.
+
+    The logged log-probability, advantage and return stay: the game is the same in every
+    orientation, so a turned sample is what the symmetric image of the playing policy would have
+    played, and the clipped ratio keeps the new policy at the turned state near the old policy at
+    the original one. (Recomputing the log-probability under the turned observation instead made
+    the ratios of actions that the unturned policy rarely takes explode on Gold.)"""
     which = augmenter.draw(len(flat["actions"]), rng)
     image, text, labels = augmenter.apply_each(
         torch.from_numpy(flat["image"]), torch.from_numpy(flat["text"]), torch.from_numpy(flat["labels"]), which
@@ -332,24 +330,12 @@ def augment_rollout(
     flat["image"], flat["text"], flat["labels"] = image.numpy(), text.numpy(), labels.numpy()
     if flat["whole_text"] is not None:
         flat["whole_text"] = augmenter.transform_text(torch.from_numpy(flat["whole_text"]), which).numpy()
-    actions = transform_actions(torch.from_numpy(flat["actions"]), which)
-    flat["actions"] = actions.numpy()
+    flat["actions"] = transform_actions(torch.from_numpy(flat["actions"]), which).numpy()
     aux_names = [k for k in flat if k.startswith("aux_")]
     if aux_names:
         turned = augmenter.transform_aux({k[4:]: torch.from_numpy(flat[k]) for k in aux_names}, which, grid)
         for name, value in turned.items():
             flat[f"aux_{name}"] = value.numpy()
-    was_training = policy.training
-    policy.eval()  # as the rollout played
-    device = next(policy.parameters()).device
-    logprobs = np.empty(len(actions), dtype=np.float32)
-    for start in range(0, len(actions), chunk):
-        rows = slice(start, start + chunk)
-        obs = {"image": flat["image"][rows], "text": flat["text"][rows]}
-        logp_all = torch.log_softmax(policy(obs, heads=("logits",))["logits"], dim=-1)
-        logprobs[rows] = logp_all.gather(1, actions[rows, None].to(device)).squeeze(1).cpu().numpy()
-    flat["logprobs"] = logprobs
-    policy.train(was_training)
 
 
 def ppo_loss(
