@@ -214,8 +214,9 @@ class MultimodalPolicy(nn.Module):
             heads: any of ``"logits"`` ``(B, A)``, ``"value"`` ``(B,)``, ``"q"`` ``(B, A)``,
                 ``"features"`` ``(B, hidden)``, and with ``config.aux_heads`` ``"aux"``: the
                 predictions of :mod:`algorithms.auxiliary`'s targets, ``aux_penguin`` and
-                ``aux_gold`` ``(B, cells)`` logits over the feature map's cells,
-                ``aux_heading`` ``(B, 8)`` and ``aux_bearing`` ``(B, 9)``.
+                ``aux_gold`` ``(B, cells)`` logits over the feature map's cells (keypoints 0
+                and 1), ``aux_nearest`` the same of keypoint 2 when there is one, ``aux_heading``
+                ``(B, 8)`` and ``aux_bearing`` ``(B, 9)``.
         """
         heads = tuple(heads)
         unknown = set(heads) - set(HEADS)
@@ -229,6 +230,8 @@ class MultimodalPolicy(nn.Module):
         if "aux" in heads:
             assert scores is not None and self.aux_head is not None
             out["aux_penguin"], out["aux_gold"] = scores[:, :, 0], scores[:, :, 1]
+            if scores.shape[2] > 2:
+                out["aux_nearest"] = scores[:, :, 2]
             out["aux_heading"], out["aux_bearing"] = self.aux_head(features).split([NUM_HEADINGS, NUM_HEADINGS + 1], dim=1)
             if ego_heading is not None:  # the heading the ego keypoints turn by is the one to train
                 out["aux_heading"] = ego_heading

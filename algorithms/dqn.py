@@ -162,6 +162,9 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
     """Weight of the auxiliary losses on what the state says: the penguin's cell and heading and
     the gold's cells, on every replayed observation (:mod:`algorithms.auxiliary`; needs
     ``policy.aux_heads``; not with ``augment``). 0: off."""
+    aux_nearest: bool = False
+    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``;
+    see :attr:`algorithms.onpolicy.OnPolicyConfig.aux_nearest`)."""
     save_buffer: bool = False
     """Put the replay buffer in resume checkpoints (large: about 12 kB per transition at
     64x64), so a resumed run continues bit for bit; without it the ring refills on resume."""
@@ -212,7 +215,7 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
         if self.aux_coef > 0:
             need(self.augment == "off", "aux_coef > 0 and augment: the auxiliary targets are not turned with the "
                  "images; set augment='off' or aux_coef=0")
-            check_aux(self)
+        check_aux(self)
         if self.init_from is not None:
             check_checkpoint_spaces(self.init_from, self.env_id, self.train_env_kwargs())
 
@@ -457,6 +460,8 @@ def replayed_aux_targets(batch: ReplayBatch, device: torch.device) -> dict[str, 
         "heading": torch.from_numpy(batch.extras["heading"].astype(np.int64)).to(device),
         "bearing": torch.from_numpy(batch.extras["bearing"].astype(np.int64)).to(device),
         "gold": torch.from_numpy(batch.extras["gold"].astype(np.float32)).to(device),
+        **({"nearest": torch.from_numpy(batch.extras["nearest"].astype(np.int64)).to(device)}
+           if "nearest" in batch.extras else {}),
     }
 
 
@@ -465,7 +470,7 @@ def make_buffer(cfg: DQNConfig, space: Any) -> ReplayBuffer:
     of every observation when ``aux_coef > 0``)."""
     cells = cfg.policy.grid**2
     extras = {"penguin": ((), np.int16), "heading": ((), np.uint8), "bearing": ((), np.uint8),
-              "gold": ((cells,), np.float16)}
+              "gold": ((cells,), np.float16), **({"nearest": ((), np.int16)} if cfg.aux_nearest else {})}
     return ReplayBuffer(
         cfg.buffer_size,
         cfg.num_envs,
@@ -494,7 +499,7 @@ def act(
     actions = epsilon_greedy(q, epsilon, state.generator, random_actions).cpu().numpy()
     game = state.envs.envs.get_state() if state.buffer.labels is not None or cfg.aux_coef > 0 else None
     labels = solver.optimal_action_mask(game) if state.buffer.labels is not None else None
-    aux = aux_targets(game, cfg.policy.grid) if cfg.aux_coef > 0 else None
+    aux = aux_targets(game, cfg.policy.grid, cfg.aux_nearest) if cfg.aux_coef > 0 else None
     return actions, labels, aux
 
 

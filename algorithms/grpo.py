@@ -266,7 +266,7 @@ def play_groups(
             text = drop_words(torch.from_numpy(text), cfg.word_dropout, rng, corner_ids).numpy()
         game = envs.envs.get_state().take(rows) if bc_coef > 0 or cfg.aux_coef > 0 else None
         labels = solver.optimal_action_mask(game) if bc_coef > 0 else None
-        aux = aux_targets(game, cfg.policy.grid) if cfg.aux_coef > 0 else None
+        aux = aux_targets(game, cfg.policy.grid, cfg.aux_nearest) if cfg.aux_coef > 0 else None
         logits = policy({"image": image, "text": text}, heads=("logits",))["logits"]
         action, logp_all = sample_actions(logits, state.generator)
         if greedy_member.any():
@@ -329,7 +329,8 @@ def grpo_update(
         "labels": _gather(steps, picks, 5) if bc_coef > 0 else None,
         "whole_text": _gather(steps, picks, 6) if bc_coef > 0 and cfg.bc_whole_instruction else None,
         **({f"aux_{name}": np.concatenate([st[7][name][pick] for st, pick in zip(steps, picks, strict=True)])
-            for name in ("penguin", "heading", "bearing", "gold")} if cfg.aux_coef > 0 else {}),
+            for name in ("penguin", "heading", "bearing", "gold", *(("nearest",) if cfg.aux_nearest else ()))}
+           if cfg.aux_coef > 0 else {}),
     }
     groups.steps = []  # the frames now live in the batch only
     policy.train()

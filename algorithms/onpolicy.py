@@ -59,6 +59,11 @@ class OnPolicyConfig(TrainerConfig, CurriculumConfig):
     aux_coef: float = 0.0
     """Weight of the auxiliary losses on what the state says: the penguin's cell and heading and
     the gold's cells (:mod:`algorithms.auxiliary`; needs ``policy.aux_heads``). 0: off."""
+    aux_nearest: bool = False
+    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``;
+    not with ``augment``): with several pieces left, the gold keypoint's coordinates are their
+    mean, and a memoryless greedy policy steered by a point between them can turn back and forth
+    for ever."""
     eval_every: int = 100_000
     """Env steps between evaluations on the validation levels (0: only the final one)."""
     checkpoint_every: int = 100_000
@@ -82,8 +87,7 @@ class OnPolicyConfig(TrainerConfig, CurriculumConfig):
         if self.reference is not None and not Path(self.reference).is_file():
             raise FileNotFoundError(f"reference: no checkpoint at {self.reference}")
         need(self.aux_coef >= 0, f"aux_coef must be >= 0 (0: off), got {self.aux_coef!r}")
-        if self.aux_coef > 0:
-            check_aux(self)
+        check_aux(self)
 
     def schedule(self, progress: float) -> tuple[float, float]:
         """``(learning rate, BC coefficient)`` at ``progress`` (0..1) through the budget."""

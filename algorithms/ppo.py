@@ -154,6 +154,7 @@ class Rollout:
             "heading": np.zeros((T, N), dtype=np.int64),
             "bearing": np.zeros((T, N), dtype=np.int64),
             "gold": np.zeros((T, N, cells), dtype=np.float32),
+            **({"nearest": np.zeros((T, N), dtype=np.int64)} if cfg.aux_nearest else {}),
         }
 
     @property
@@ -237,7 +238,7 @@ def collect_rollout(
             if bc_coef > 0:
                 rollout.labels[t] = solver.optimal_action_mask(game)
             if rollout.aux is not None:
-                for name, value in aux_targets(game, cfg.policy.grid).items():
+                for name, value in aux_targets(game, cfg.policy.grid, cfg.aux_nearest).items():
                     rollout.aux[name][t] = value
         out = policy({"image": rollout.images[t], "text": rollout.texts[t]}, heads=("logits", "value"))
         action, logp_all = sample_actions(out["logits"], state.generator)

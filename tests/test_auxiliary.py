@@ -9,11 +9,16 @@ import torch
 import torch.nn.functional as F
 
 from agents import MultimodalPolicy, PolicyConfig
-from algorithms.auxiliary import aux_loss, aux_problem, aux_targets
+from algorithms.auxiliary import aux_loss, aux_problem, aux_targets, nearest_gold_cell
 from algorithms.envs import make_vec_env
 from penguin_env import state as state_io
 from penguin_env.perception import decode_cells
 from penguin_env.render import GOLD, PENGUIN, PENGUIN_ON_GOLD
+from tests.penguin_states import make_state
+
+
+def cell(x: int, y: int, grid: int = 10) -> int:
+    return (y + 1) * grid + x + 1
 
 
 def test_targets_of_a_hand_made_state() -> None:
@@ -31,6 +36,74 @@ def test_targets_of_a_hand_made_state() -> None:
     expected = np.zeros(100, np.float32)
     expected[[1 * 10 + 1, 2 * 10 + 5]] = 0.5  # the two pieces left; the collected one is not
     np.testing.assert_array_equal(targets["gold"][0], expected)
+
+
+@pytest.mark.parametrize(
+    ("heading", "gold", "gold_left", "expected"),
+    [
+        # From (2, 3): (2, 0) straight ahead of a north-facing penguin and (5, 3) abeam are both
+        # 3 moves away; the one needing no turn wins, and facing east the other one does.
+        (0, [(5, 3), (2, 0), (6, 6)], None, (2, 0)),
+        (2, [(5, 3), (2, 0), (6, 6)], None, (5, 3)),
+        # Straight behind is lined up too (BACKWARD walks there); north-east needs a turn.
+        (0, [(5, 0), (2, 6)], None, (2, 6)),
+        # Nearer beats lined up: (4, 4) is two moves away, (2, 0) three.
+        (0, [(2, 0), (4, 4)], None, (4, 4)),
+        # Both abeam and 2 away: reading order, in whichever order the state lists them.
+        (0, [(4, 3), (0, 3)], None, (0, 3)),
+        (0, [(0, 3), (4, 3)], None, (0, 3)),
+        (0, [(2, 5), (2, 1)], None, (2, 1)),
+        # A collected piece is no target, however near.
+        (0, [(2, 2), (7, 7)], [False, True], (7, 7)),
+        (0, [(2, 2), (7, 7)], [False, False], None),
+    ],
+)
+def test_nearest_gold_of_hand_made_states(heading, gold, gold_left, expected) -> None:
+    state = state_io.from_dict(make_state(size=8, pos=(2, 3), heading=heading, gold=gold, gold_left=gold_left))
+    target = nearest_gold_cell(state, grid=10)
+    assert target.tolist() == [-1 if expected is None else cell(*expected)]
+    assert aux_targets(state, grid=10, nearest=True)["nearest"].tolist() == target.tolist()
+    assert "nearest" not in aux_targets(state, grid=10)
+
+
+@pytest.mark.parametrize("env_id", ["Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"])
+def test_nearest_gold_is_a_nearest_piece_left_whatever_order_the_state_lists_them(env_id) -> None:
+    envs = make_vec_env(env_id, 16, {})
+    envs.reset(seed=5)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        state = envs.get_state()
+        target = nearest_gold_cell(state, grid=10)
+        steps = np.abs(state.gold - state.pos[:, None, :]).max(axis=2)
+        for i in range(state.num):
+            left = np.flatnonzero(state.gold_left[i])
+            if left.size == 0:
+                assert target[i] == -1
+                continue
+            cells = [cell(*state.gold[i, k]) for k in left]
+            assert target[i] in cells
+            assert steps[i, left[cells.index(target[i])]] == steps[i, left].min()
+        # The frame does not show the order the pieces are listed in; nor may the target depend on it.
+        order = rng.permutation(state.gold.shape[1])
+        shuffled = state.take(np.arange(state.num))
+        shuffled.gold, shuffled.gold_left = state.gold[:, order].copy(), state.gold_left[:, order].copy()
+        np.testing.assert_array_equal(nearest_gold_cell(shuffled, grid=10), target)
+        envs.step(rng.integers(0, 4, 16))  # no STOP
+
+
+def test_the_nearest_gold_loss_leaves_out_games_with_no_gold_left() -> None:
+    torch.manual_seed(0)
+    out = {"aux_penguin": torch.randn(3, 9), "aux_gold": torch.randn(3, 9), "aux_heading": torch.randn(3, 8),
+           "aux_bearing": torch.randn(3, 9), "aux_nearest": torch.randn(3, 9)}
+    targets = {"penguin": torch.tensor([0, 1, 2]), "heading": torch.tensor([0, 1, 2]),
+               "bearing": torch.tensor([8, 1, 2]), "gold": torch.full((3, 9), 1 / 9)}
+    base, _ = aux_loss(out, targets)
+    total, terms = aux_loss(out, {**targets, "nearest": torch.tensor([-1, 4, 7])})
+    expected = F.cross_entropy(out["aux_nearest"][1:], torch.tensor([4, 7]))
+    assert float(terms["train/aux_nearest_loss"]) == pytest.approx(float(expected))
+    assert float(total) == pytest.approx(float(base + expected))
+    _, none_left = aux_loss(out, {**targets, "nearest": torch.tensor([-1, -1, -1])})
+    assert float(none_left["train/aux_nearest_loss"]) == 0.0
 
 
 @pytest.mark.parametrize("env_id", ["Penguin-Bare-v0", "Penguin-Gold-v0", "Penguin-Walls-v0", "Penguin-Lang-v0"])
@@ -54,7 +127,7 @@ def test_the_losses_train_the_auxiliary_heads() -> None:
     torch.manual_seed(0)
     envs = make_vec_env("Penguin-Gold-v0", 64, {})
     obs, _ = envs.reset(seed=0)
-    targets = {k: torch.from_numpy(v) for k, v in aux_targets(envs.get_state(), 10).items()}
+    targets = {k: torch.from_numpy(v) for k, v in aux_targets(envs.get_state(), 10, nearest=True).items()}
     policy = MultimodalPolicy(envs.single_observation_space, envs.single_action_space, PolicyConfig(aux_heads=True))
     optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
     first = None
@@ -69,6 +142,7 @@ def test_the_losses_train_the_auxiliary_heads() -> None:
     assert (out["aux_heading"].argmax(dim=1) == targets["heading"]).float().mean() > 0.9
     assert float(terms["train/aux_bearing_loss"]) < 0.7 * first["train/aux_bearing_loss"]
     assert float(terms["train/aux_gold_loss"]) < 0.5 * first["train/aux_gold_loss"]
+    assert float(terms["train/aux_nearest_loss"]) < 0.5 * first["train/aux_nearest_loss"]
 
 
 def test_problems_are_named() -> None:

@@ -287,6 +287,7 @@ def test_resume_with_the_buffer_saved_gives_the_same_weights(tmp_path) -> None:
         ({"total_env_steps": 0}, "total_env_steps must be >= 1"),
         ({"augment": "maybe"}, "augment must be 'auto', 'on' or 'off'"),
         ({"augment": "on", "env_kwargs": {"view": "ego"}}, "augment='on' needs symmetric frames"),
+        ({"aux_nearest": True}, "aux_nearest trains one of the auxiliary losses: set aux_coef > 0"),
     ],
 )
 def test_bad_configs_fail_before_any_folder_exists(tmp_path, fields, message) -> None:

@@ -17,6 +17,7 @@ from algorithms.grpo import GRPOConfig, episode_cut, grpo_loss
 from algorithms.onpolicy import k3_kl
 from algorithms.ppo import PPOConfig
 from penguin_env.vector import PenguinVectorEnv
+from tests.small_policy import small_policy
 from tests.small_policy import tiny_run as common
 
 
@@ -28,10 +29,14 @@ def random_success(cfg) -> float:
     return result.success_rate
 
 
-@pytest.mark.parametrize("augment", ["off", "on"])
-def test_ppo_beats_random_on_bare_radius_one(tmp_path, augment) -> None:
-    cfg = PPOConfig(**common(tmp_path, "ppo"), total_env_steps=12_288, num_envs=16, num_steps=32,
-                    learning_rate=1e-3, augment=augment)
+NEAREST_GOLD_AIDS = dict(aux_coef=1.0, aux_nearest=True, policy=small_policy(keypoints=3, aux_heads=True))
+
+
+@pytest.mark.parametrize("options", [{"augment": "off"}, {"augment": "on"}, NEAREST_GOLD_AIDS],
+                         ids=["plain", "augment", "aux-nearest"])
+def test_ppo_beats_random_on_bare_radius_one(tmp_path, options) -> None:
+    cfg = PPOConfig(**{**common(tmp_path, "ppo"), **options}, total_env_steps=12_288, num_envs=16, num_steps=32,
+                    learning_rate=1e-3)
     result = registry.train(cfg)
     assert result.env_steps >= 12_288 and not result.interrupted
     # A tiny budget: the sampled policy is clearly better than random (greedy, which loops on
@@ -219,6 +224,11 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("ppo", {"env_kwargs": {"colour": 1}}, "unknown keyword"),
         ("ppo", {"curriculum": True, "env_id": "Penguin-Gold-v0"}, "curriculum"),
         ("ppo", {"init_from": "/nonexistent.pt"}, "no checkpoint"),
+        ("ppo", {"aux_nearest": True}, "aux_nearest trains one of the auxiliary losses: set aux_coef > 0"),
+        ("grpo", {"aux_nearest": True, "aux_coef": 1.0, "policy": {"aux_heads": True, "keypoints": 2}},
+         "aux_nearest trains keypoint 2: the network needs keypoints >= 3, got 2"),
+        ("ppo", {"aux_nearest": True, "aux_coef": 1.0, "augment": "on", "env_id": "Penguin-Gold-v0",
+                 "policy": {"aux_heads": True}}, "aux_nearest and augment"),
     ],
 )
 def test_bad_configs_fail_before_any_folder_exists(tmp_path, algo, fields, message) -> None:
