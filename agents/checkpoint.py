@@ -46,7 +46,8 @@ V1_CONFIG_FIELDS = {"cnn_stem": "conv", "cnn_layers": 1, "film_kernel": 3, "trun
 
 #: Architecture fields added since, with the value that builds the network files without them
 #: were: a file written before a field existed loads (and warm-starts a trainer) unchanged.
-LATER_CONFIG_FIELDS = {"glimpses": False, "aux_heads": False, "ego_keypoints": False, "ego_ring": False}
+LATER_CONFIG_FIELDS = {"glimpses": False, "aux_heads": False, "ego_keypoints": False, "ego_ring": False,
+                       "nearest_keypoint": False}
 
 
 class CheckpointMismatchError(ValueError):

@@ -92,6 +92,13 @@ class PolicyConfig:
     the cell ahead is a wall becomes one input instead of a relation between a neighbour and the
     heading that the trunk must learn (adds ``8 * channels`` trunk inputs). Needs
     ``ego_keypoints``."""
+    nearest_keypoint: bool = False
+    """Keypoint 2 finds the gold nearest the penguin: before its softmax, each cell's score is
+    lowered by a learned multiple of the cell's distance in moves (Chebyshev) from keypoint 0.
+    A score that reads one cell cannot tell which of several pieces is nearest, and keypoint 1's
+    mean over the pieces is a point between them; with ``aux_heads`` and a trainer's
+    ``aux_nearest`` keypoint 0 is the penguin and this map is trained on the nearest piece.
+    Needs ``keypoints >= 3``."""
     aux_heads: bool = False
     """Heads that predict what the game state says, for trainers' auxiliary losses
     (``algorithms.auxiliary``): keypoint 0's and 1's score maps become the penguin's cell and
@@ -122,6 +129,8 @@ class PolicyConfig:
         need(not self.aux_heads or self.keypoints >= 2, "aux_heads need keypoints >= 2 (the penguin's and the gold's)")
         need(not self.ego_keypoints or self.keypoints >= 2, "ego_keypoints need keypoints >= 2 (one to be seen from)")
         need(not self.ego_ring or self.ego_keypoints, "ego_ring needs ego_keypoints=True (it is turned by their heading)")
+        need(not self.nearest_keypoint or self.keypoints >= 3,
+             f"nearest_keypoint needs keypoints >= 3 (it is keypoint 2), got {self.keypoints}")
         need(
             self.text_encoder in TEXT_ENCODERS,
             f"text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}",

@@ -92,10 +92,15 @@ class KeyPoints(nn.Module):
     """
 
     def __init__(
-        self, channels: int, keypoints: int, grid: int, glimpses: bool = False, ego: bool = False, ring: bool = False
+        self, channels: int, keypoints: int, grid: int, glimpses: bool = False, ego: bool = False, ring: bool = False,
+        nearest: bool = False,
     ) -> None:
         super().__init__()
         self.score = nn.Linear(channels, keypoints)
+        if nearest and keypoints < 3:
+            raise ValueError("the nearest keypoint is keypoint 2: it needs keypoints >= 3")
+        # Score lost per cell of distance from keypoint 0 (softplus keeps it positive); starts at 1.
+        self.nearness = nn.Parameter(torch.tensor(math.log(math.e - 1.0))) if nearest else None
         self.glimpses, self.grid = glimpses, grid
         if ring and not ego:
             raise ValueError("the ego ring needs ego keypoints (it is turned by their heading)")
@@ -119,12 +124,23 @@ class KeyPoints(nn.Module):
         return (2 * k + (k * channels if self.glimpses else 0) + (2 * k if self.heading is not None else 0)
                 + (EGO_HEADINGS * channels if self.ring else 0))
 
+    def nearest_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """``scores`` with keypoint 2's lowered by ``nearness`` per cell of Chebyshev distance
+        from keypoint 0's position (held fixed here: this map does not move the penguin's)."""
+        with torch.no_grad():
+            origin = torch.softmax(scores[:, :, 0], dim=1) @ self.coords  # (B, 2) in [-1, 1]
+        cells = (self.coords[None] - origin[:, None]).abs().amax(dim=2) * ((self.grid - 1) / 2)  # (B, cells)
+        nearest = scores[:, :, 2] - F.softplus(self.nearness) * cells
+        return torch.cat([scores[:, :, :2], nearest[:, :, None], scores[:, :, 3:]], dim=2)
+
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(keypoint features, scores, heading logits)``: the coordinates (with the glimpses and
         the ego positions when configured), the ``(B, cells, K)`` score maps before the softmax,
         and the ``(B, 8)`` heading read from keypoint 0 (None without ego positions); the last two
         are what an auxiliary loss can supervise."""
         scores = self.score(tokens)
+        if self.nearness is not None:
+            scores = self.nearest_scores(scores)
         attention = torch.softmax(scores, dim=1)  # (B, cells, K), sums to 1 over cells
         points = torch.einsum("bnk,nd->bkd", attention, self.coords)  # (B, K, 2)
         parts = [points.flatten(1)]
@@ -175,7 +191,8 @@ class Fusion(nn.Module):
         flat = config.out_channels * config.grid * config.grid
         extra = config.text_dim if self.mode == "concat" else 0
         self.keypoints = (
-            KeyPoints(c, config.keypoints, config.grid, config.glimpses, config.ego_keypoints, config.ego_ring)
+            KeyPoints(c, config.keypoints, config.grid, config.glimpses, config.ego_keypoints, config.ego_ring,
+                      config.nearest_keypoint)
             if config.keypoints else None
         )
         if self.keypoints is not None:

@@ -6,8 +6,10 @@ any action can be credited. These targets teach it directly, from the states the
 keypoint 0's score map is trained to pick the penguin's cell and keypoint 1's the cells of the
 gold still to collect (their soft-argmax coordinates then feed the trunk), and the heading head
 reads the penguin's heading from the features (:attr:`agents.PolicyConfig.aux_heads`). With
-``aux_nearest`` keypoint 2's map is trained to pick the nearest gold's cell: with several pieces
-left, keypoint 1's coordinates are their mean, a point between them that no path should go to.
+``aux_nearest`` keypoint 2's map, discounted by distance from keypoint 0
+(:attr:`agents.PolicyConfig.nearest_keypoint`), is trained to pick the nearest gold's cell: with
+several pieces left, keypoint 1's coordinates are their mean, a point between them that no path
+should go to.
 The targets describe the state, not what to do: no solver is asked.
 
 The feature map's cells must be the rendered cells: a full view (``view="full"``), the patch stem
@@ -46,8 +48,8 @@ def aux_problem(env_id: str, env_kwargs: dict[str, Any], policy: PolicyConfig) -
 
 def check_aux(cfg: TrainerConfig) -> None:
     """Raise ``ValueError`` if the auxiliary losses cannot run with ``cfg``'s env and network
-    (the checkpoint's network with ``init_from``), or ``aux_nearest`` is set without them, with
-    fewer than three keypoints, or with symmetry augmentation."""
+    (the checkpoint's network with ``init_from``), or ``aux_nearest`` is set without them, without
+    the network's nearest keypoint, or with symmetry augmentation."""
     aux_coef, nearest = getattr(cfg, "aux_coef", 0.0), getattr(cfg, "aux_nearest", False)
     need(not nearest or aux_coef > 0, "aux_nearest trains one of the auxiliary losses: set aux_coef > 0, "
          "or aux_nearest=False")
@@ -59,8 +61,8 @@ def check_aux(cfg: TrainerConfig) -> None:
     problem = aux_problem(cfg.env_id, cfg.env_kwargs, policy)
     need(problem is None, f"aux_coef > 0 needs the auxiliary targets, but {problem}; set aux_coef=0")
     if nearest:
-        need(policy.keypoints >= 3, f"aux_nearest trains keypoint 2: the network needs keypoints >= 3, "
-             f"got {policy.keypoints}")
+        need(policy.nearest_keypoint, "aux_nearest trains keypoint 2 on the nearest gold, which a score of "
+             "one cell cannot tell apart from the others: set policy.nearest_keypoint=True")
         # Ties between mirror images are broken one way, so the target does not mirror with the frame.
         need(getattr(cfg, "augment", "off") == "off", "aux_nearest and augment: the nearest gold's "
              "tie-break is not mirror-symmetric; set augment='off' or aux_nearest=False")

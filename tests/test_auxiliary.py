@@ -128,7 +128,8 @@ def test_the_losses_train_the_auxiliary_heads() -> None:
     envs = make_vec_env("Penguin-Gold-v0", 64, {})
     obs, _ = envs.reset(seed=0)
     targets = {k: torch.from_numpy(v) for k, v in aux_targets(envs.get_state(), 10, nearest=True).items()}
-    policy = MultimodalPolicy(envs.single_observation_space, envs.single_action_space, PolicyConfig(aux_heads=True))
+    policy = MultimodalPolicy(envs.single_observation_space, envs.single_action_space,
+                              PolicyConfig(aux_heads=True, nearest_keypoint=True))
     optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
     first = None
     for _ in range(60):
@@ -153,6 +154,27 @@ def test_problems_are_named() -> None:
     assert "aux_heads=True" in aux_problem("Penguin-Bare-v0", {}, PolicyConfig())
     with pytest.raises(ValueError, match="aux_heads need keypoints >= 2"):
         PolicyConfig(aux_heads=True, keypoints=1)
+
+
+def test_the_nearest_keypoint_discounts_each_cell_by_its_moves_from_the_penguin() -> None:
+    from agents.fusion import KeyPoints
+
+    keypoints = KeyPoints(channels=4, keypoints=3, grid=10, nearest=True)
+    # Keypoint 0 on cell (x=2, y=5); keypoint 2 scores two cells alike: (4, 5), two moves away,
+    # and (2, 0), five moves away (Chebyshev: diagonal moves count one).
+    scores = torch.full((1, 100, 3), -50.0)
+    scores[0, 5 * 10 + 2, 0] = 50.0
+    scores[0, 5 * 10 + 4, 2] = scores[0, 0 * 10 + 2, 2] = 10.0
+    keypoints.score.forward = lambda tokens: scores  # type: ignore[method-assign]
+    _, out, _ = keypoints(torch.zeros(1, 100, 4))
+    assert torch.equal(out[..., :2], scores[..., :2])  # the other maps are left alone
+    rate = float(F.softplus(keypoints.nearness.detach()))
+    assert rate == pytest.approx(1.0)
+    assert float(out[0, 5 * 10 + 4, 2]) == pytest.approx(10.0 - 2 * rate, abs=1e-4)
+    assert float(out[0, 0 * 10 + 2, 2]) == pytest.approx(10.0 - 5 * rate, abs=1e-4)
+    assert float(out[0, 5 * 10 + 2, 2]) == pytest.approx(-50.0, abs=1e-4)  # the penguin's own cell
+    with pytest.raises(ValueError, match="nearest_keypoint needs keypoints >= 3"):
+        PolicyConfig(nearest_keypoint=True, keypoints=2)
 
 
 @pytest.mark.parametrize(("heading", "expected"), [(0, (1.1111, 0.0)), (2, (0.0, -1.1111)), (4, (-1.1111, 0.0)),

@@ -29,7 +29,8 @@ def random_success(cfg) -> float:
     return result.success_rate
 
 
-NEAREST_GOLD_AIDS = dict(aux_coef=1.0, aux_nearest=True, policy=small_policy(keypoints=3, aux_heads=True))
+NEAREST_GOLD_AIDS = dict(aux_coef=1.0, aux_nearest=True,
+                         policy=small_policy(keypoints=3, aux_heads=True, nearest_keypoint=True))
 
 
 @pytest.mark.parametrize("options", [{"augment": "off"}, {"augment": "on"}, NEAREST_GOLD_AIDS],
@@ -225,10 +226,10 @@ def test_k3_kl_is_zero_against_an_identical_reference_and_positive_otherwise() -
         ("ppo", {"curriculum": True, "env_id": "Penguin-Gold-v0"}, "curriculum"),
         ("ppo", {"init_from": "/nonexistent.pt"}, "no checkpoint"),
         ("ppo", {"aux_nearest": True}, "aux_nearest trains one of the auxiliary losses: set aux_coef > 0"),
-        ("grpo", {"aux_nearest": True, "aux_coef": 1.0, "policy": {"aux_heads": True, "keypoints": 2}},
-         "aux_nearest trains keypoint 2: the network needs keypoints >= 3, got 2"),
+        ("grpo", {"aux_nearest": True, "aux_coef": 1.0, "policy": {"aux_heads": True}},
+         "set policy.nearest_keypoint=True"),
         ("ppo", {"aux_nearest": True, "aux_coef": 1.0, "augment": "on", "env_id": "Penguin-Gold-v0",
-                 "policy": {"aux_heads": True}}, "aux_nearest and augment"),
+                 "policy": {"aux_heads": True, "nearest_keypoint": True}}, "aux_nearest and augment"),
     ],
 )
 def test_bad_configs_fail_before_any_folder_exists(tmp_path, algo, fields, message) -> None:

@@ -34,7 +34,8 @@ TINY: dict[str, dict[str, Any]] = {
 
 
 #: The learning aids, on for the reinforcement learners so that resume covers their state too.
-AIDS: dict[str, Any] = dict(aux_coef=1.0, policy=small_policy(keypoints=4, aux_heads=True, ego_keypoints=True, ego_ring=True))
+AIDS: dict[str, Any] = dict(aux_coef=1.0, policy=small_policy(keypoints=4, aux_heads=True, ego_keypoints=True,
+                                                              ego_ring=True, nearest_keypoint=True))
 
 
 def fields(tmp_path: Path, algo: str, name: str, **changes: Any) -> dict[str, Any]:
