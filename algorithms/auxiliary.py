@@ -9,8 +9,7 @@ reads the penguin's heading from the features (:attr:`agents.PolicyConfig.aux_he
 ``aux_nearest`` keypoint 2's map, discounted by distance from keypoint 0
 (:attr:`agents.PolicyConfig.nearest_keypoint`), is trained to pick the nearest gold's cell: with
 several pieces left, keypoint 1's coordinates are their mean, a point between them that no path
-should go to.
-The targets describe the state, not what to do: no solver is asked.
+should go to. The targets describe the state, not what to do: no solver is asked.
 
 The feature map's cells must be the rendered cells: a full view (``view="full"``), the patch stem
 and ``grid`` = room size + 2 (the outer wall ring), as the default network has for any room.

@@ -163,8 +163,8 @@ class DQNConfig(TrainerConfig, CurriculumConfig):
     the gold's cells, on every replayed observation (:mod:`algorithms.auxiliary`; needs
     ``policy.aux_heads``; not with ``augment``). 0: off."""
     aux_nearest: bool = False
-    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``;
-    see :attr:`algorithms.onpolicy.OnPolicyConfig.aux_nearest`)."""
+    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``
+    and ``policy.nearest_keypoint``; see :attr:`algorithms.onpolicy.OnPolicyConfig.aux_nearest`)."""
     save_buffer: bool = False
     """Put the replay buffer in resume checkpoints (large: about 12 kB per transition at
     64x64), so a resumed run continues bit for bit; without it the ring refills on resume."""

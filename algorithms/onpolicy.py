@@ -60,10 +60,10 @@ class OnPolicyConfig(TrainerConfig, CurriculumConfig):
     """Weight of the auxiliary losses on what the state says: the penguin's cell and heading and
     the gold's cells (:mod:`algorithms.auxiliary`; needs ``policy.aux_heads``). 0: off."""
     aux_nearest: bool = False
-    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``;
-    not with ``augment``): with several pieces left, the gold keypoint's coordinates are their
-    mean, and a memoryless greedy policy steered by a point between them can turn back and forth
-    for ever."""
+    """Also train keypoint 2 to find the nearest gold still on the board (needs ``aux_coef > 0``
+    and ``policy.nearest_keypoint``; not with ``augment``): with several pieces left, the gold
+    keypoint's coordinates are their mean, and a memoryless greedy policy steered by a point
+    between them can turn back and forth for ever."""
     eval_every: int = 100_000
     """Env steps between evaluations on the validation levels (0: only the final one)."""
     checkpoint_every: int = 100_000
