@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 from agents import MultimodalPolicy
 from algorithms.envs import make_vec_env
 from fake_traces import solver
-from penguin_env.core import TASK_NAMES, GameState
+from penguin_env.core import TASK_NAMES, GameState, Task, corner_cells
 
 #: A time-limit failure whose last this many steps left the state unchanged counts as pressing
 #: into a wall (a greedy policy that bumps once sees the same frame and bumps for ever).
@@ -49,12 +49,16 @@ class EvalResult:
     final_stall: np.ndarray = field(repr=False)
     """Each episode's last steps in a row that left the penguin's cell and heading unchanged
     (a turn always changes the heading, so these are moves into a wall)."""
+    final_other_corner: np.ndarray = field(repr=False)
+    """Each corner-task episode that ended with the penguin in a corner other than the named one
+    (a policy that goes to a corner without reading which)."""
 
     def by_task(self) -> dict[str, dict[str, float]]:
         """Per task present: episodes, success rate, SPL, and the failures split into those that
         ran to the time limit and those the episode ended early (a wrong STOP, a wrong heading);
         of the former, those whose last :data:`STALL_STEPS` steps were all moves into a wall (the
-        same frame, so a greedy policy repeats the same blocked move until the time limit)."""
+        same frame, so a greedy policy repeats the same blocked move until the time limit); of the
+        latter, those that stopped in a corner other than the one named."""
         spl = episode_spl(self.successes, self.optimal_lengths, self.lengths)
         out: dict[str, dict[str, float]] = {}
         for task in np.unique(self.tasks):
@@ -67,6 +71,7 @@ class EvalResult:
                 "failures_at_time_limit": int((failed & self.timed_out).sum()),
                 "failures_ended_early": int((failed & ~self.timed_out).sum()),
                 "failures_pressing_into_a_wall": int((failed & self.timed_out & (self.final_stall >= STALL_STEPS)).sum()),
+                "failures_at_another_corner": int((failed & ~self.timed_out & self.final_other_corner).sum()),
             }
         return out
 
@@ -102,6 +107,15 @@ def policy_fn(
             f"policy must be a MultimodalPolicy or a callable (obs, state) -> actions, got {type(policy).__name__}"
         )
     return policy
+
+
+def in_another_corner(state: GameState) -> np.ndarray:
+    """Per game: a corner task whose penguin stands in a corner other than the one named."""
+    size = state.size
+    x, y = state.pos[:, 0], state.pos[:, 1]
+    at_a_corner = np.isin(x, (0, size - 1)) & np.isin(y, (0, size - 1))
+    named_x, named_y = corner_cells(state.corner, size)
+    return (state.task == Task.CORNER) & at_a_corner & ~((x == named_x) & (y == named_y))
 
 
 def solver_policy(obs: dict[str, np.ndarray], state: GameState) -> np.ndarray:
@@ -155,6 +169,7 @@ def evaluate(
     tasks = np.zeros(num_episodes, dtype=np.int64)
     timed_out = np.zeros(num_episodes, dtype=bool)
     final_stall = np.zeros(num_episodes, dtype=np.int64)
+    final_other_corner = np.zeros(num_episodes, dtype=bool)
     episode = np.arange(n)  # which episode each game is playing; -1 once the game is idle
     obs, _ = envs.reset(seed=seed, options={"level": levels[:n]})
     first = envs.get_state()
@@ -179,6 +194,7 @@ def evaluate(
                 continue
             successes[episode[done]] = info["success"][done]
             timed_out[episode[done]] = (truncated & ~terminated)[done]
+            final_other_corner[episode[done]] = in_another_corner(after)[done]
             finished = np.flatnonzero(done)
             restart = finished[: max(0, num_episodes - next_episode)]
             episode[finished] = -1
@@ -213,4 +229,5 @@ def evaluate(
         tasks=tasks,
         timed_out=timed_out,
         final_stall=final_stall,
+        final_other_corner=final_other_corner,
     )

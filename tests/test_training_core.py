@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from algorithms.interrupt import GracefulInterrupt
 from algorithms.logger import EpisodeStats, Logger
 from algorithms.run_dir import RunDir
 from algorithms.seeding import rng_state, seed_everything, set_rng_state
+from fake_traces import solver as exact_solver
 from penguin_env.core import TASK_NAMES
 
 HELD_OUT = HeldOut(start_level=1_000_000, num_levels=40).env_kwargs({})
@@ -90,6 +92,22 @@ def test_per_task_breakdown_matches_the_single_env_and_splits_failures() -> None
     rows = stopper.by_task().values()
     assert all(r["failures_at_time_limit"] == 0 for r in rows)
     assert sum(r["failures_ended_early"] for r in rows) == int((~stopper.successes).sum()) > 0
+    assert stopper.by_task()["corner"]["failures_at_another_corner"] <= stopper.by_task()["corner"]["failures_ended_early"]
+    assert all(r["failures_at_another_corner"] == 0 for r in table.values())
+
+
+def test_a_stop_in_a_corner_other_than_the_named_one_is_counted_as_such() -> None:
+    # The exact solver sent to the next corner round: each corner instruction ends with STOP in
+    # the wrong corner; the other tasks, which do not read the corner, still succeed.
+    def wrong_corner(obs, state):
+        return exact_solver.expert_actions(dataclasses.replace(state, corner=(state.corner + 1) % 4))
+
+    result = evaluate(wrong_corner, "Penguin-Lang-v0", HELD_OUT, num_episodes=40, num_envs=7)
+    table = result.by_task()
+    corner = table.pop("corner")
+    assert corner["episodes"] > 0 and corner["success_rate"] == 0.0
+    assert corner["failures_at_another_corner"] == corner["failures_ended_early"] == corner["episodes"]
+    assert table and all(row["success_rate"] == 1.0 and row["failures_at_another_corner"] == 0 for row in table.values())
 
 
 def test_heldout_levels_must_not_overlap_training() -> None:

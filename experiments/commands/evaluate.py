@@ -89,13 +89,17 @@ def _check(args: EvalFlags) -> None:
 def print_by_task(by_task: dict[str, dict[str, float]]) -> None:
     """The per-task table: success, SPL, and how the failures ended (a greedy policy that runs to
     the time limit is usually looping between a few states; one that ends early chose STOP or a
-    final heading wrongly; in brackets, the time-limit failures that ended pressing into a wall)."""
-    print("  by task      episodes  success    SPL  failures: at time limit (pressing into a wall) / ended early")
+    final heading wrongly; in brackets, the time-limit failures that ended pressing into a wall
+    and the early ends in a corner other than the one named)."""
+    print("  by task      episodes  success    SPL  failures: at time limit (pressing into a wall) / ended early (at another corner)")
     for task, row in by_task.items():
         at_limit = f"{row['failures_at_time_limit']} ({row['failures_pressing_into_a_wall']})"
+        early = f"{row['failures_ended_early']}"
+        if task == "corner":
+            early += f" ({row['failures_at_another_corner']})"
         print(
             f"    {task:<10} {row['episodes']:>8}  {row['success_rate']:>7.1%}  {row['spl']:.3f}"
-            f"  {at_limit:>32} / {row['failures_ended_early']}"
+            f"  {at_limit:>32} / {early}"
         )
 
 
