@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 from agents import MultimodalPolicy
 from algorithms.envs import make_vec_env
 from fake_traces import solver
-from penguin_env.core import TASK_NAMES, GameState, Task, corner_cells
+from penguin_env.core import TASK_NAMES, GameState, Task, stop_succeeds
 
 #: A time-limit failure whose last this many steps left the state unchanged counts as pressing
 #: into a wall (a greedy policy that bumps once sees the same frame and bumps for ever).
@@ -110,12 +110,12 @@ def policy_fn(
 
 
 def in_another_corner(state: GameState) -> np.ndarray:
-    """Per game: a corner task whose penguin stands in a corner other than the one named."""
-    size = state.size
-    x, y = state.pos[:, 0], state.pos[:, 1]
-    at_a_corner = np.isin(x, (0, size - 1)) & np.isin(y, (0, size - 1))
-    named_x, named_y = corner_cells(state.corner, size)
-    return (state.task == Task.CORNER) & at_a_corner & ~((x == named_x) & (y == named_y))
+    """Per game: a corner task whose penguin stands in a corner other than the one named (the
+    named one is where the game's own rule, :func:`~penguin_env.core.stop_succeeds`, says STOP
+    succeeds)."""
+    edges = (0, state.size - 1)
+    at_a_corner = np.isin(state.pos[:, 0], edges) & np.isin(state.pos[:, 1], edges)
+    return (state.task == Task.CORNER) & at_a_corner & ~stop_succeeds(state)
 
 
 def solver_policy(obs: dict[str, np.ndarray], state: GameState) -> np.ndarray:
